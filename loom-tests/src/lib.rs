@@ -1,0 +1,1 @@
+//! Loom models of shmq protocols; see tests/.

@@ -1,0 +1,395 @@
+//! Error types, one per operation, in the manner of crossbeam-channel.
+
+use std::fmt;
+use std::io;
+
+/// Which end of a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The sending end.
+    Sender,
+    /// The receiving end.
+    Receiver,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Sender => "sender",
+            Role::Receiver => "receiver",
+        })
+    }
+}
+
+/// The shared segment broke the queue protocol: a record length, kind or
+/// index that the peer could not legitimately have written.
+///
+/// Shared memory is untrusted input: a buggy, crashed or hostile peer can
+/// write anything there. This error is how shmq reports it. After it, the
+/// handle that saw it keeps returning it: nothing more is read from the ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CorruptedError {
+    pub(crate) what: &'static str,
+}
+
+impl CorruptedError {
+    pub(crate) const fn new(what: &'static str) -> Self {
+        Self { what }
+    }
+
+    /// The check that failed, in a few words.
+    pub fn check(&self) -> &'static str {
+        self.what
+    }
+}
+
+impl fmt::Display for CorruptedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "queue segment corrupted: {}", self.what)
+    }
+}
+
+impl std::error::Error for CorruptedError {}
+
+/// Error creating, opening or attaching to a queue. Each variant names the
+/// check that failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The queue name is not 1-64 characters of `[A-Za-z0-9._-]` not
+    /// starting with `.`.
+    InvalidName {
+        /// The rejected name.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The builder's settings are impossible (slot size, slot count, ...).
+    InvalidOptions(&'static str),
+    /// No queue of that name exists.
+    NotFound,
+    /// A queue of that name already exists (exclusive creation).
+    AlreadyExists,
+    /// The segment was never marked ready by its creator within the open
+    /// timeout (a creator that crashed while initialising, or not a queue).
+    NotReady,
+    /// The segment does not start with shmq's magic number.
+    BadMagic {
+        /// What was found instead.
+        found: u64,
+    },
+    /// The segment's layout version is not the one this library speaks.
+    VersionMismatch {
+        /// Version in the segment.
+        found: u32,
+        /// Version this library writes.
+        expected: u32,
+    },
+    /// The segment holds another flavour of queue.
+    FlavourMismatch {
+        /// Flavour number in the segment.
+        found: u32,
+    },
+    /// A size in the segment disagrees with the segment itself.
+    SizeMismatch {
+        /// Which size.
+        what: &'static str,
+        /// The size found.
+        found: u64,
+        /// The size it must have.
+        expected: u64,
+    },
+    /// A setting in the header is impossible (slot size, slot count,
+    /// message limit) or an index is out of range.
+    BadHeader(&'static str),
+    /// The path exists but is not a regular file.
+    NotAFile,
+    /// Another live process (or this one) is attached to that end already.
+    AlreadyAttached {
+        /// Which end.
+        role: Role,
+        /// Process id of the current holder.
+        pid: u32,
+    },
+    /// An operating system call failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::InvalidName { name, reason } => {
+                write!(f, "invalid queue name {name:?}: {reason}")
+            }
+            OpenError::InvalidOptions(what) => write!(f, "invalid queue options: {what}"),
+            OpenError::NotFound => f.write_str("no such queue"),
+            OpenError::AlreadyExists => f.write_str("queue already exists"),
+            OpenError::NotReady => f.write_str("queue segment never became ready"),
+            OpenError::BadMagic { found } => {
+                write!(f, "not a shmq segment (bad magic {found:#018x})")
+            }
+            OpenError::VersionMismatch { found, expected } => {
+                write!(f, "segment layout version {found}, expected {expected}")
+            }
+            OpenError::FlavourMismatch { found } => {
+                write!(f, "segment holds queue flavour {found}, expected spsc")
+            }
+            OpenError::SizeMismatch {
+                what,
+                found,
+                expected,
+            } => write!(f, "bad segment: {what} is {found}, expected {expected}"),
+            OpenError::BadHeader(what) => write!(f, "bad segment header: {what}"),
+            OpenError::NotAFile => f.write_str("segment path is not a regular file"),
+            OpenError::AlreadyAttached { role, pid } => {
+                write!(f, "a {role} is already attached (pid {pid})")
+            }
+            OpenError::Io(e) => write!(f, "i/o error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            OpenError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for OpenError {
+    fn from(e: io::Error) -> Self {
+        OpenError::Io(e)
+    }
+}
+
+impl From<rustix::io::Errno> for OpenError {
+    fn from(e: rustix::io::Errno) -> Self {
+        OpenError::Io(e.into())
+    }
+}
+
+macro_rules! send_errors {
+    ($($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $msg:literal,)* })*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)*
+            /// The receiver has detached (dropped, or its process died).
+            Disconnected,
+            /// The message is longer than the queue allows.
+            TooLarge {
+                /// The message length.
+                len: usize,
+                /// The largest length this operation accepts.
+                max: usize,
+            },
+            /// The segment broke the protocol; see [`CorruptedError`].
+            Corrupted(CorruptedError),
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $($name::$variant => f.write_str($msg),)*
+                    $name::Disconnected => f.write_str("sending on a disconnected queue"),
+                    $name::TooLarge { len, max } => {
+                        write!(f, "message of {len} bytes is larger than the limit of {max}")
+                    }
+                    $name::Corrupted(e) => e.fmt(f),
+                }
+            }
+        }
+
+        impl std::error::Error for $name {}
+
+        impl From<CorruptedError> for $name {
+            fn from(e: CorruptedError) -> Self {
+                $name::Corrupted(e)
+            }
+        }
+    )*};
+}
+
+send_errors! {
+    /// Error from [`Sender::send`](crate::Sender::send) and the other blocking
+    /// sends.
+    SendError {}
+    /// Error from [`Sender::try_send`](crate::Sender::try_send).
+    TrySendError {
+        /// The ring has no room for the message right now.
+        Full => "sending on a full queue",
+    }
+    /// Error from [`Sender::send_timeout`](crate::Sender::send_timeout).
+    SendTimeoutError {
+        /// The deadline passed before the message could be sent.
+        Timeout => "timed out waiting on send operation",
+    }
+}
+
+impl TrySendError {
+    /// Whether the queue was full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, TrySendError::Full)
+    }
+}
+
+impl SendTimeoutError {
+    /// Whether the deadline passed.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, SendTimeoutError::Timeout)
+    }
+}
+
+macro_rules! recv_errors {
+    ($($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $msg:literal,)* })*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)*
+            /// The sender has detached (dropped, or its process died) and
+            /// every message it committed has been received.
+            Disconnected,
+            /// A typed receive found a message of the wrong length; the
+            /// message was consumed.
+            WrongSize {
+                /// Length the type needs.
+                expected: usize,
+                /// Length of the message.
+                found: usize,
+            },
+            /// The segment broke the protocol; see [`CorruptedError`].
+            Corrupted(CorruptedError),
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $($name::$variant => f.write_str($msg),)*
+                    $name::Disconnected => f.write_str("receiving on an empty and disconnected queue"),
+                    $name::WrongSize { expected, found } => {
+                        write!(f, "message of {found} bytes where {expected} were expected")
+                    }
+                    $name::Corrupted(e) => e.fmt(f),
+                }
+            }
+        }
+
+        impl std::error::Error for $name {}
+
+        impl From<CorruptedError> for $name {
+            fn from(e: CorruptedError) -> Self {
+                $name::Corrupted(e)
+            }
+        }
+    )*};
+}
+
+recv_errors! {
+    /// Error from [`Receiver::recv`](crate::Receiver::recv) and the other
+    /// blocking receives.
+    RecvError {}
+    /// Error from [`Receiver::try_recv`](crate::Receiver::try_recv).
+    TryRecvError {
+        /// No message is waiting right now.
+        Empty => "receiving on an empty queue",
+    }
+    /// Error from [`Receiver::recv_timeout`](crate::Receiver::recv_timeout).
+    RecvTimeoutError {
+        /// The deadline passed before a message arrived.
+        Timeout => "timed out waiting on receive operation",
+    }
+}
+
+impl TryRecvError {
+    /// Whether the queue was empty.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, TryRecvError::Empty)
+    }
+}
+
+impl RecvTimeoutError {
+    /// Whether the deadline passed.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, RecvTimeoutError::Timeout)
+    }
+}
+
+/// Why an internal wait ended without the condition holding; mapped onto the
+/// public error types by each operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// Non-blocking call, condition false.
+    WouldBlock,
+    /// Deadline passed.
+    Timeout,
+    /// The peer detached or died.
+    Disconnected,
+    /// Protocol violation.
+    Corrupted(CorruptedError),
+    /// Message too large for this operation.
+    TooLarge { len: usize, max: usize },
+    /// Typed receive of the wrong length.
+    WrongSize { expected: usize, found: usize },
+}
+
+impl From<CorruptedError> for Stop {
+    fn from(e: CorruptedError) -> Self {
+        Stop::Corrupted(e)
+    }
+}
+
+impl Stop {
+    pub(crate) fn into_send(self) -> SendError {
+        match self {
+            Stop::TooLarge { len, max } => SendError::TooLarge { len, max },
+            Stop::Corrupted(e) => SendError::Corrupted(e),
+            _ => SendError::Disconnected,
+        }
+    }
+
+    pub(crate) fn into_try_send(self) -> TrySendError {
+        match self {
+            Stop::WouldBlock | Stop::Timeout => TrySendError::Full,
+            Stop::TooLarge { len, max } => TrySendError::TooLarge { len, max },
+            Stop::Corrupted(e) => TrySendError::Corrupted(e),
+            _ => TrySendError::Disconnected,
+        }
+    }
+
+    pub(crate) fn into_send_timeout(self) -> SendTimeoutError {
+        match self {
+            Stop::WouldBlock | Stop::Timeout => SendTimeoutError::Timeout,
+            Stop::TooLarge { len, max } => SendTimeoutError::TooLarge { len, max },
+            Stop::Corrupted(e) => SendTimeoutError::Corrupted(e),
+            _ => SendTimeoutError::Disconnected,
+        }
+    }
+
+    pub(crate) fn into_recv(self) -> RecvError {
+        match self {
+            Stop::Corrupted(e) => RecvError::Corrupted(e),
+            Stop::WrongSize { expected, found } => RecvError::WrongSize { expected, found },
+            _ => RecvError::Disconnected,
+        }
+    }
+
+    pub(crate) fn into_try_recv(self) -> TryRecvError {
+        match self {
+            Stop::WouldBlock | Stop::Timeout => TryRecvError::Empty,
+            Stop::Corrupted(e) => TryRecvError::Corrupted(e),
+            Stop::WrongSize { expected, found } => TryRecvError::WrongSize { expected, found },
+            _ => TryRecvError::Disconnected,
+        }
+    }
+
+    pub(crate) fn into_recv_timeout(self) -> RecvTimeoutError {
+        match self {
+            Stop::WouldBlock | Stop::Timeout => RecvTimeoutError::Timeout,
+            Stop::Corrupted(e) => RecvTimeoutError::Corrupted(e),
+            Stop::WrongSize { expected, found } => RecvTimeoutError::WrongSize { expected, found },
+            _ => RecvTimeoutError::Disconnected,
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! The shared-memory layout: the segment header and the record format.
+//!
+//! ```text
+//! offset 0     +--------------------------------------------------------+
+//!              | Meta (128 B, written once by the creator)              |
+//!              |   magic u64 | version u32 | flavour u32                |
+//!              |   header_size u32 | slot_size u32 | slot_count u32     |
+//!              |   max_message_size u64 | segment_size u64 | ready u32  |
+//! offset 128   +--------------------------------------------------------+
+//!              | ProducerLine (128 B, written by the sender per record) |
+//!              |   head u64 | counters: messages, records, sleeps, wakes|
+//! offset 256   +--------------------------------------------------------+
+//!              | ConsumerLine (128 B, written by the receiver per record)|
+//!              |   tail u64 | counters: messages, records, sleeps, wakes|
+//! offset 384   +--------------------------------------------------------+
+//!              | ControlLine (128 B, written only on sleep and attach)  |
+//!              |   rx_sleeping u32 (futex) | tx_sleeping u32 (futex)    |
+//!              |   sender: token u64, epoch u32                         |
+//!              |   receiver: token u64, epoch u32                       |
+//! offset 512   +--------------------------------------------------------+
+//!              | slot 0 | slot 1 | ... | slot N-1   (N x slot_size B)   |
+//!              +--------------------------------------------------------+
+//! ```
+//!
+//! Every field is an atomic, so that reading what another (possibly hostile)
+//! process writes is never a data race in Rust's memory model; nothing read
+//! from the header is used before [`Config::validate`] checks it.
+//!
+//! A *record* starts at a slot boundary with a 16-byte [`RecordHeader`] and
+//! its payload follows contiguously, spilling into as many following slots as
+//! it needs. A record never wraps: when it would, the sender first writes a
+//! padding record that fills the ring to its end.
+
+use crate::sync::{AtomicU32, AtomicU64, FutexWord};
+
+/// `b"SHMQRING"` read as a little-endian `u64`.
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMQRING");
+/// Layout version; bumped on any incompatible change to this file.
+pub(crate) const VERSION: u32 = 1;
+/// Value of [`Meta::ready`] once the creator has initialised the header.
+pub(crate) const READY: u32 = u32::from_le_bytes(*b"REDY");
+/// Size of the header; the slots start here.
+pub(crate) const HEADER_SIZE: usize = 512;
+/// Size of a record header.
+pub(crate) const RECORD_HEADER: usize = 16;
+
+/// Slot sizes are multiples of this (one cache line pair).
+pub(crate) const SLOT_ALIGN: usize = 64;
+/// Smallest slot size.
+pub(crate) const MIN_SLOT_SIZE: usize = 64;
+/// Largest slot size.
+pub(crate) const MAX_SLOT_SIZE: usize = 16 << 20;
+/// Fewest slots.
+pub(crate) const MIN_SLOTS: usize = 2;
+/// Most slots.
+pub(crate) const MAX_SLOTS: usize = 1 << 24;
+/// Largest ring (slot_size x slot_count), so record lengths fit in a `u32`.
+pub(crate) const MAX_RING_BYTES: usize = 1 << 32;
+/// Largest `max_message_size` a queue may declare (1 TiB).
+pub(crate) const MAX_MESSAGE_LIMIT: u64 = 1 << 40;
+
+/// Which protocol the segment's ring speaks; recorded so later flavours
+/// (multi-producer, broadcast) can share the segment code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum Flavour {
+    /// Single producer, single consumer.
+    Spsc = 1,
+}
+
+/// Immutable configuration, written by the creator before `ready`.
+#[repr(C, align(128))]
+#[derive(Debug, Default)]
+pub(crate) struct Meta {
+    pub(crate) magic: AtomicU64,
+    pub(crate) version: AtomicU32,
+    pub(crate) flavour: AtomicU32,
+    pub(crate) header_size: AtomicU32,
+    pub(crate) slot_size: AtomicU32,
+    pub(crate) slot_count: AtomicU32,
+    pub(crate) _reserved: AtomicU32,
+    pub(crate) max_message_size: AtomicU64,
+    pub(crate) segment_size: AtomicU64,
+    /// `READY` once every other field is written. SYNC: ready-publish
+    /// (Release by the creator, Acquire by openers).
+    pub(crate) ready: AtomicU32,
+}
+
+/// Owner and statistics words of one side (sender or receiver).
+#[repr(C)]
+#[derive(Debug, Default)]
+pub(crate) struct Owner {
+    /// `0` when detached, else the owner's liveness token (see `peer.rs`).
+    pub(crate) token: AtomicU64,
+    /// Number of attaches so far; `0` means the side never attached.
+    pub(crate) epoch: AtomicU32,
+    pub(crate) _reserved: AtomicU32,
+}
+
+/// Counters kept by one side, for `shmq stat`. Relaxed; advisory only.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Whole messages sent or received.
+    pub(crate) messages: AtomicU64,
+    /// Records (whole messages, fragments, padding) written or read.
+    pub(crate) records: AtomicU64,
+    /// Times this side went to sleep on the futex.
+    pub(crate) sleeps: AtomicU64,
+    /// Futex wake calls this side made for the other.
+    pub(crate) wakes: AtomicU64,
+}
+
+/// The sender-owned cache line pair.
+#[repr(C, align(128))]
+#[derive(Debug, Default)]
+pub(crate) struct ProducerLine {
+    /// Position (in slots) one past the last published record. Monotonic.
+    /// SYNC: head-publish (Release by the sender after writing a record;
+    /// Acquire by the receiver before reading it).
+    pub(crate) head: AtomicU64,
+    pub(crate) counters: Counters,
+}
+
+/// The receiver-owned cache line pair.
+#[repr(C, align(128))]
+#[derive(Debug, Default)]
+pub(crate) struct ConsumerLine {
+    /// Position (in slots) one past the last consumed record. Monotonic,
+    /// `tail <= head <= tail + slot_count`.
+    /// SYNC: tail-publish (Release by the receiver after reading a record;
+    /// Acquire by the sender before overwriting its slots).
+    pub(crate) tail: AtomicU64,
+    pub(crate) counters: Counters,
+}
+
+/// Futex words and owners: written only when a side goes to sleep, is woken,
+/// attaches or detaches, so the per-message reads of them (is anyone asleep?
+/// is the receiver still there?) hit a line that stays shared in both caches.
+#[repr(C, align(128))]
+#[derive(Debug, Default)]
+pub(crate) struct ControlLine {
+    /// `1` while the receiver is (about to be) asleep waiting for data.
+    pub(crate) rx_sleeping: FutexWord,
+    /// `1` while the sender is (about to be) asleep waiting for the receiver.
+    pub(crate) tx_sleeping: FutexWord,
+    /// Who holds the sending end.
+    pub(crate) sender: Owner,
+    /// Who holds the receiving end.
+    pub(crate) receiver: Owner,
+}
+
+/// The segment header.
+#[repr(C, align(128))]
+#[derive(Debug, Default)]
+pub(crate) struct Header {
+    pub(crate) meta: Meta,
+    pub(crate) producer: ProducerLine,
+    pub(crate) consumer: ConsumerLine,
+    pub(crate) control: ControlLine,
+}
+
+#[cfg(not(shmq_loom))]
+const _: () = {
+    use std::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<Header>() == HEADER_SIZE);
+    assert!(align_of::<Header>() == 128);
+    assert!(offset_of!(Header, meta) == 0);
+    assert!(offset_of!(Header, producer) == 128);
+    assert!(offset_of!(Header, consumer) == 256);
+    assert!(offset_of!(Header, control) == 384);
+    assert!(offset_of!(Meta, magic) == 0);
+    assert!(offset_of!(Meta, version) == 8);
+    assert!(offset_of!(Meta, flavour) == 12);
+    assert!(offset_of!(Meta, header_size) == 16);
+    assert!(offset_of!(Meta, slot_size) == 20);
+    assert!(offset_of!(Meta, slot_count) == 24);
+    assert!(offset_of!(Meta, max_message_size) == 32);
+    assert!(offset_of!(Meta, segment_size) == 40);
+    assert!(offset_of!(Meta, ready) == 48);
+    assert!(offset_of!(ProducerLine, head) == 0);
+    assert!(offset_of!(ProducerLine, counters) == 8);
+    assert!(offset_of!(ConsumerLine, tail) == 0);
+    assert!(offset_of!(ConsumerLine, counters) == 8);
+    assert!(size_of::<ProducerLine>() == 128);
+    assert!(size_of::<ConsumerLine>() == 128);
+    assert!(size_of::<ControlLine>() == 128);
+    assert!(offset_of!(ControlLine, rx_sleeping) == 0);
+    assert!(offset_of!(ControlLine, tx_sleeping) == 4);
+    assert!(offset_of!(ControlLine, sender) == 8);
+    assert!(offset_of!(ControlLine, receiver) == 24);
+    assert!(size_of::<Owner>() == 16);
+    assert!(size_of::<RecordHeader>() == RECORD_HEADER);
+    assert!(HEADER_SIZE % 128 == 0);
+};
+
+/// Validated queue configuration, copied out of the header once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Config {
+    pub(crate) slot_size: usize,
+    pub(crate) slot_count: usize,
+    pub(crate) max_message_size: u64,
+}
+
+impl Config {
+    /// Checks the settings, naming the first one that is impossible.
+    pub(crate) fn check(&self) -> Result<(), &'static str> {
+        if self.slot_size < MIN_SLOT_SIZE || self.slot_size > MAX_SLOT_SIZE {
+            return Err("slot size out of range (64 B to 16 MiB)");
+        }
+        if self.slot_size % SLOT_ALIGN != 0 {
+            return Err("slot size is not a multiple of 64");
+        }
+        if !self.slot_count.is_power_of_two() {
+            return Err("slot count is not a power of two");
+        }
+        if self.slot_count < MIN_SLOTS || self.slot_count > MAX_SLOTS {
+            return Err("slot count out of range (2 to 2^24)");
+        }
+        if self.slot_size * self.slot_count > MAX_RING_BYTES {
+            return Err("ring larger than 4 GiB");
+        }
+        if self.max_message_size > MAX_MESSAGE_LIMIT {
+            return Err("max message size larger than 1 TiB");
+        }
+        if usize::try_from(self.max_message_size).is_err() {
+            return Err("max message size does not fit in memory");
+        }
+        Ok(())
+    }
+
+    /// Bytes of the ring (all slots).
+    pub(crate) fn ring_bytes(&self) -> usize {
+        self.slot_size * self.slot_count
+    }
+
+    /// Total segment size: header plus slots.
+    pub(crate) fn segment_size(&self) -> usize {
+        HEADER_SIZE + self.ring_bytes()
+    }
+
+    /// Largest payload of one record: a record may fill the whole ring.
+    pub(crate) fn capacity(&self) -> usize {
+        self.ring_bytes() - RECORD_HEADER
+    }
+
+    /// Largest payload of one fragment of a message larger than the ring:
+    /// half the ring, so the sender fills one half while the receiver drains
+    /// the other; at least one slot.
+    pub(crate) fn fragment_size(&self) -> usize {
+        (self.slot_count / 2).max(1) * self.slot_size - RECORD_HEADER
+    }
+
+    /// Slots taken by a record with `len` payload bytes.
+    #[inline]
+    pub(crate) fn slots_for(&self, len: usize) -> usize {
+        (RECORD_HEADER + len).div_ceil(self.slot_size)
+    }
+
+    /// Writes the configuration into a zeroed header and publishes `ready`.
+    pub(crate) fn initialise(&self, header: &Header) {
+        use crate::sync::Ordering::{Relaxed, Release};
+        let meta = &header.meta;
+        meta.magic.store(MAGIC, Relaxed);
+        meta.version.store(VERSION, Relaxed);
+        meta.flavour.store(Flavour::Spsc as u32, Relaxed);
+        meta.header_size.store(HEADER_SIZE as u32, Relaxed);
+        meta.slot_size.store(self.slot_size as u32, Relaxed);
+        meta.slot_count.store(self.slot_count as u32, Relaxed);
+        meta.max_message_size.store(self.max_message_size, Relaxed);
+        meta.segment_size.store(self.segment_size() as u64, Relaxed);
+        // SYNC: ready-publish. Release: every store above is visible to an
+        // opener that Acquire-loads READY.
+        meta.ready.store(READY, Release);
+    }
+}
+
+/// What a record holds, in [`RecordHeader::kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum Kind {
+    /// A whole message.
+    Message = 1,
+    /// Fills the ring from here to its end; carries no payload.
+    Padding = 2,
+    /// First fragment of a message larger than the ring; `total` is the
+    /// message length.
+    First = 3,
+    /// A middle fragment.
+    Middle = 4,
+    /// The last fragment.
+    Last = 5,
+}
+
+impl Kind {
+    pub(crate) fn from_u32(v: u32) -> Option<Self> {
+        Some(match v {
+            1 => Self::Message,
+            2 => Self::Padding,
+            3 => Self::First,
+            4 => Self::Middle,
+            5 => Self::Last,
+            _ => return None,
+        })
+    }
+}
+
+/// The 16 bytes at the start of every record. Plain data: it is written
+/// before the head that publishes it and read after the head is acquired.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct RecordHeader {
+    /// Payload bytes in this record.
+    pub(crate) len: u32,
+    /// A [`Kind`] as `u32`.
+    pub(crate) kind: u32,
+    /// Whole message length (for `First`), else equal to `len` or 0.
+    pub(crate) total: u64,
+}
+
+impl RecordHeader {
+    pub(crate) fn to_bytes(self) -> [u8; RECORD_HEADER] {
+        bytemuck::cast(self)
+    }
+
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Self {
+        bytemuck::pod_read_unaligned(&bytes[..RECORD_HEADER])
+    }
+}

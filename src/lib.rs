@@ -1,0 +1,125 @@
+//! Low-latency message queues between processes over shared memory.
+//!
+//! A named queue is a ring of fixed-size slots in a memory-mapped segment
+//! (`/dev/shm/shmq.<name>`). One process attaches the [`Sender`], another
+//! the [`Receiver`], and messages of any size up to the queue's limit go
+//! from one to the other in order, exactly once, whole.
+//!
+//! # Guarantees
+//!
+//! - **No system call, lock or allocation per message** while both ends are
+//!   awake: sending is a copy into the ring and one Release store; receiving
+//!   with [`Receiver::recv_with`] reads the message in place. A futex wake
+//!   is made only when the other end has registered as asleep.
+//! - **Any size.** A message up to the ring's [`capacity`](Queue::capacity)
+//!   is one contiguous slice in the ring; a longer one (up to the queue's
+//!   `max_message_size`) is streamed in fragments and reassembled.
+//! - **Crash safety.** If either process dies (even `kill -9`), the other
+//!   notices within about 100 ms, gets `Disconnected` (after draining every
+//!   committed message) and never sees a torn or partial message. Pid reuse
+//!   is detected. A new process can then take over the dead one's end.
+//! - **Untrusted memory.** Everything read from the segment is checked
+//!   before use; a corrupt segment gives an [`OpenError`] or
+//!   [`CorruptedError`], never a panic, undefined behaviour or an endless
+//!   wait.
+//! - **What blocks:** [`Sender::send`] waits while the ring is full,
+//!   [`Receiver::recv`] while it is empty, each as its [`WaitStrategy`]
+//!   says (by default: spin briefly, then sleep on a futex). `try_*` calls
+//!   never wait; `*_timeout` calls wait at most that long.
+//!
+//! # Example: two processes
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // The producer process:
+//! let queue = shmq::Queue::builder("ticks").slots(1024).open_or_create()?;
+//! let mut tx = queue.sender()?;
+//! tx.send(b"tick 1")?;
+//! drop(tx); // the receiver drains "tick 1", then sees Disconnected
+//!
+//! // The consumer process:
+//! let mut rx = shmq::Queue::builder("ticks").open_or_create()?.receiver()?;
+//! for msg in rx.iter() {
+//!     println!("{}", String::from_utf8_lossy(&msg));
+//! }
+//! shmq::Queue::remove("ticks")?;
+//! # Ok(()) }
+//! ```
+//!
+//! Within one process (for tests, or between threads), a queue can live on
+//! the heap with the same code: [`QueueBuilder::in_process`].
+//!
+//! # Implementation details
+//!
+//! The segment is a 512-byte header followed by the slots:
+//!
+//! ```text
+//!  0    Meta          magic "SHMQRING", version, flavour, slot size and
+//!                     count, max message size, segment size, ready word
+//!  128  ProducerLine  head (u64 slot position), sender counters
+//!  256  ConsumerLine  tail (u64 slot position), receiver counters
+//!  384  ControlLine   rx/tx futex words, sender and receiver owner tokens
+//!  512  slot 0 | slot 1 | ... | slot N-1
+//! ```
+//!
+//! Each 128-byte region is written by one side only (two cache lines, so
+//! the adjacent-line prefetcher cannot make them share). `head` and `tail`
+//! are monotonic slot positions (`tail <= head <= tail + N`, position `p` in
+//! slot `p & (N - 1)`); each side caches the other's index and reloads it
+//! only when it has to wait (rigtorp's SPSCQueue). A record is a 16-byte
+//! header (`len`, `kind`, `total`) and its payload, over as many whole
+//! slots as it needs; one that would wrap is preceded by a padding record
+//! to the end of the ring, which is how every message up to the ring's size
+//! is contiguous:
+//!
+//! ```text
+//!  slot:   0        1        2        3        4        5        6        7
+//!        [hdr|msg ][hdr|a long message ......][hdr|pad ............ pad ]
+//!                                    tail^                   head^ (wrap next)
+//! ```
+//!
+//! Memory orderings, each Release paired with one Acquire:
+//!
+//! - *head-publish*: the sender writes the payload and header, then stores
+//!   `head` with Release; the receiver loads it with Acquire before reading.
+//! - *tail-publish*: the receiver stores `tail` with Release after reading;
+//!   the sender loads it with Acquire before overwriting those slots.
+//! - *sleep-register*: a waiter stores 1 in its futex word, `fence(SeqCst)`,
+//!   re-checks, sleeps; a publisher stores its index, `fence(SeqCst)`, and
+//!   wakes only if the word is 1 (a Dekker pair: no lost wake-up).
+//! - *ready-publish*, *attach*/*detach*, *epoch*: header initialisation and
+//!   end ownership (see `segment.rs` and `peer.rs`).
+//!
+//! Module map: `segment` (files, naming, mapping, validation), `layout`
+//! (the `repr(C)` header and record format), `spsc` (the ring), `frag`
+//! (fragmentation), `wait` (spin and futex sleep), `peer` (ownership and
+//! liveness), `sync` (the atomics facade loom swaps in), `sys` (platform
+//! calls), `error`, `queue` and `channel` (the public API).
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs, missing_debug_implementations)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod channel;
+mod error;
+mod frag;
+mod layout;
+mod peer;
+mod queue;
+mod segment;
+mod spsc;
+mod sync;
+mod sys;
+mod wait;
+
+pub use channel::{Iter, Receiver, SendGuard, Sender, TryIter};
+pub use error::{
+    CorruptedError, OpenError, RecvError, RecvTimeoutError, Role, SendError, SendTimeoutError,
+    TryRecvError, TrySendError,
+};
+pub use queue::{
+    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MODE, DEFAULT_OPEN_TIMEOUT, DEFAULT_SLOT_SIZE, DEFAULT_SLOTS,
+    Queue, QueueBuilder, SideStats, Stats,
+};
+pub use segment::MAX_NAME_LEN;
+pub use wait::{DEFAULT_SPIN, WaitStrategy};

@@ -1,0 +1,418 @@
+//! Segments: the memory a queue lives in, by name in `/dev/shm` or on the
+//! heap for in-process use.
+//!
+//! A named segment is the file `/dev/shm/shmq.<name>`. It is created
+//! exclusively (`O_CREAT | O_EXCL | O_NOFOLLOW`) with an exact mode, sized
+//! with `ftruncate`, mapped shared, pre-faulted, and its header initialised;
+//! the `ready` word is published last. An opener waits (bounded) for
+//! `ready`, then checks every header field against the file before using
+//! any of it.
+
+use std::path::PathBuf;
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+use crate::error::OpenError;
+use crate::layout::{Config, Flavour, HEADER_SIZE, Header, MAGIC, READY, VERSION};
+use crate::sync::Ordering::{Acquire, Relaxed};
+use crate::sync::SlotMemory;
+
+/// Prefix of every shmq segment file in `/dev/shm`, so queues can be listed
+/// and never collide with other programs' segments.
+pub(crate) const FILE_PREFIX: &str = "shmq.";
+/// Longest queue name.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Checks a queue name: 1-64 characters of `[A-Za-z0-9._-]`, not starting
+/// with `.`.
+pub(crate) fn validate_name(name: &str) -> Result<(), OpenError> {
+    let reason = if name.is_empty() {
+        Some("empty")
+    } else if name.len() > MAX_NAME_LEN {
+        Some("longer than 64 characters")
+    } else if name.starts_with('.') {
+        Some("starts with '.'")
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        Some("only A-Z, a-z, 0-9, '.', '_' and '-' are allowed")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(OpenError::InvalidName {
+            name: name.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Path of the segment file of a (validated) name.
+pub(crate) fn path_of(name: &str) -> PathBuf {
+    PathBuf::from(crate::sys::SHM_DIR).join(format!("{FILE_PREFIX}{name}"))
+}
+
+/// Removes the named queue's segment. Processes that have it open keep
+/// their mapping; new opens fail with [`OpenError::NotFound`].
+pub(crate) fn remove(name: &str) -> Result<(), OpenError> {
+    validate_name(name)?;
+    match std::fs::remove_file(path_of(name)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(OpenError::NotFound),
+        Err(e) => Err(OpenError::Io(e)),
+    }
+}
+
+/// Names of the shmq queues in `/dev/shm`, sorted.
+pub(crate) fn list() -> Result<Vec<String>, OpenError> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(crate::sys::SHM_DIR)? {
+        let entry = entry?;
+        if let Some(name) = entry
+            .file_name()
+            .to_str()
+            .and_then(|f| f.strip_prefix(FILE_PREFIX))
+        {
+            if validate_name(name).is_ok() {
+                names.push(name.to_owned());
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Memory holding one queue: a header followed by the slots.
+pub(crate) struct Region {
+    header: NonNull<Header>,
+    slots: SlotMemory,
+    config: Config,
+    _backing: Backing,
+}
+
+impl std::fmt::Debug for Region {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Region")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+// SAFETY: the header is all atomics and the slots are coordinated by the
+// ring protocol; the backing memory lives as long as the region.
+unsafe impl Send for Region {}
+// SAFETY: as above.
+unsafe impl Sync for Region {}
+
+/// Owns the memory behind a region; held only to be dropped with it.
+enum Backing {
+    #[cfg(not(shmq_loom))]
+    Mapped(memmap2::MmapRaw),
+    Heap(#[allow(dead_code)] HeapMemory),
+}
+
+impl Region {
+    /// The header. Its fields are atomics; only what `Config` copied out at
+    /// open time is trusted.
+    #[inline]
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: `header` points at a live, 128-aligned `Header` owned by
+        // `_backing` for the region's lifetime (checked at construction).
+        unsafe { self.header.as_ref() }
+    }
+
+    #[inline]
+    pub(crate) fn slots(&self) -> &SlotMemory {
+        &self.slots
+    }
+
+    #[inline]
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A fresh, initialised queue on the heap, for use within one process.
+    pub(crate) fn heap(config: Config) -> Self {
+        let memory = HeapMemory::new(&config);
+        let (header, slots) = memory.parts();
+        let region = Region {
+            header,
+            // SAFETY: `slots` spans `ring_bytes` bytes owned by `memory`,
+            // which the region keeps alive.
+            slots: unsafe { SlotMemory::new(slots, config.slot_size, config.slot_count) },
+            config,
+            _backing: Backing::Heap(memory),
+        };
+        config.initialise(region.header());
+        region
+    }
+
+    /// Creates the named segment exclusively.
+    #[cfg(not(shmq_loom))]
+    pub(crate) fn create(name: &str, config: Config, mode: u32) -> Result<Self, OpenError> {
+        validate_name(name)?;
+        config.check().map_err(OpenError::InvalidOptions)?;
+        let path = path_of(name);
+        let file = crate::sys::create_file(&path, mode).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => OpenError::AlreadyExists,
+            _ => OpenError::Io(e),
+        })?;
+        // From here on the file exists: remove it again if anything fails,
+        // so a failed create leaves nothing behind.
+        let built = (|| {
+            file.set_len(config.segment_size() as u64)?;
+            let map = memmap2::MmapOptions::new()
+                .len(config.segment_size())
+                .populate()
+                .map_raw(&file)?;
+            Ok::<_, std::io::Error>(map)
+        })();
+        let map = match built {
+            Ok(map) => map,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(OpenError::Io(e));
+            }
+        };
+        let region = Self::from_map(map, config);
+        config.initialise(region.header());
+        Ok(region)
+    }
+
+    /// Opens the named segment, waiting up to `timeout` for its creator to
+    /// mark it ready, and validates its header against the file.
+    #[cfg(not(shmq_loom))]
+    pub(crate) fn open(name: &str, timeout: Duration) -> Result<Self, OpenError> {
+        validate_name(name)?;
+        let path = path_of(name);
+        let file = crate::sys::open_file(&path).map_err(|e| match e.raw_os_error() {
+            Some(code) if code == rustix::io::Errno::NOENT.raw_os_error() => OpenError::NotFound,
+            // O_NOFOLLOW on a symlink.
+            Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => OpenError::NotAFile,
+            _ => OpenError::Io(e),
+        })?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let meta = file.metadata()?;
+            if !meta.file_type().is_file() {
+                return Err(OpenError::NotAFile);
+            }
+            let size = meta.len();
+            if size > 0 && size < HEADER_SIZE as u64 {
+                // Our creator sets the whole size with one ftruncate, so a
+                // size between 0 and the header's is never work in progress.
+                return Err(OpenError::SizeMismatch {
+                    what: "file size",
+                    found: size,
+                    expected: HEADER_SIZE as u64,
+                });
+            }
+            if size >= HEADER_SIZE as u64 {
+                let len =
+                    usize::try_from(size).map_err(|_| OpenError::BadHeader("file too large"))?;
+                let map = memmap2::MmapOptions::new().len(len).map_raw(&file)?;
+                // SAFETY: the mapping is at least HEADER_SIZE bytes and page
+                // aligned; `Header` is all atomics, valid for any bytes.
+                let header = unsafe { &*map.as_ptr().cast::<Header>() };
+                // SYNC: ready-publish (Acquire side): the creator's header
+                // stores are visible once READY is.
+                match header.meta.ready.load(Acquire) {
+                    READY => {
+                        let config = validate_header(header, size)?;
+                        let region = Self::from_map(map, config);
+                        region.prefault();
+                        return Ok(region);
+                    }
+                    0 => {}
+                    _ => return Err(OpenError::BadHeader("bad ready marker")),
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(OpenError::NotReady);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[cfg(not(shmq_loom))]
+    fn from_map(map: memmap2::MmapRaw, config: Config) -> Self {
+        let base = map.as_mut_ptr();
+        debug_assert!(map.len() >= config.segment_size());
+        debug_assert_eq!(base as usize % 128, 0, "mmap is page aligned");
+        Region {
+            // SAFETY: mmap never returns null on success.
+            header: unsafe { NonNull::new_unchecked(base.cast::<Header>()) },
+            // SAFETY: the mapping holds HEADER_SIZE + ring_bytes bytes
+            // (validated), and the region keeps the mapping alive.
+            slots: unsafe {
+                SlotMemory::new(base.add(HEADER_SIZE), config.slot_size, config.slot_count)
+            },
+            config,
+            _backing: Backing::Mapped(map),
+        }
+    }
+
+    /// Faults every page in now, so the first messages do not pay for it.
+    #[cfg(not(shmq_loom))]
+    fn prefault(&self) {
+        if let Backing::Mapped(map) = &self._backing {
+            // SAFETY: the range is exactly our live mapping; POPULATE_WRITE
+            // only faults pages in, it never changes their contents. Failure
+            // (kernels before 5.14) just means lazy faults.
+            let _ = unsafe {
+                rustix::mm::madvise(
+                    map.as_mut_ptr().cast(),
+                    map.len(),
+                    rustix::mm::Advice::LinuxPopulateWrite,
+                )
+            };
+        }
+    }
+}
+
+/// Checks every header field of a ready segment of `file_size` bytes and
+/// returns the configuration it describes.
+fn validate_header(header: &Header, file_size: u64) -> Result<Config, OpenError> {
+    let meta = &header.meta;
+    let magic = meta.magic.load(Relaxed);
+    if magic != MAGIC {
+        return Err(OpenError::BadMagic { found: magic });
+    }
+    let version = meta.version.load(Relaxed);
+    if version != VERSION {
+        return Err(OpenError::VersionMismatch {
+            found: version,
+            expected: VERSION,
+        });
+    }
+    let flavour = meta.flavour.load(Relaxed);
+    if flavour != Flavour::Spsc as u32 {
+        return Err(OpenError::FlavourMismatch { found: flavour });
+    }
+    let header_size = meta.header_size.load(Relaxed);
+    if header_size as usize != HEADER_SIZE {
+        return Err(OpenError::SizeMismatch {
+            what: "header size",
+            found: header_size.into(),
+            expected: HEADER_SIZE as u64,
+        });
+    }
+    let config = Config {
+        slot_size: meta.slot_size.load(Relaxed) as usize,
+        slot_count: meta.slot_count.load(Relaxed) as usize,
+        max_message_size: meta.max_message_size.load(Relaxed),
+    };
+    config.check().map_err(OpenError::BadHeader)?;
+    let expected = config.segment_size() as u64;
+    let declared = meta.segment_size.load(Relaxed);
+    if declared != expected {
+        return Err(OpenError::SizeMismatch {
+            what: "segment size field",
+            found: declared,
+            expected,
+        });
+    }
+    if file_size != expected {
+        return Err(OpenError::SizeMismatch {
+            what: "file size",
+            found: file_size,
+            expected,
+        });
+    }
+    Ok(config)
+}
+
+/// Heap memory for an in-process queue.
+struct HeapMemory {
+    #[cfg(not(shmq_loom))]
+    ptr: NonNull<u8>,
+    #[cfg(not(shmq_loom))]
+    layout: std::alloc::Layout,
+    #[cfg(shmq_loom)]
+    header: Box<Header>,
+    #[cfg(shmq_loom)]
+    ring: NonNull<[u8]>,
+}
+
+impl HeapMemory {
+    #[cfg(not(shmq_loom))]
+    fn new(config: &Config) -> Self {
+        let layout = std::alloc::Layout::from_size_align(config.segment_size(), 128)
+            .expect("validated segment size fits a layout");
+        // SAFETY: the layout has a non-zero size (at least HEADER_SIZE).
+        let raw = unsafe { std::alloc::alloc_zeroed(layout) };
+        let Some(ptr) = NonNull::new(raw) else {
+            std::alloc::handle_alloc_error(layout)
+        };
+        Self { ptr, layout }
+    }
+
+    #[cfg(not(shmq_loom))]
+    fn parts(&self) -> (NonNull<Header>, *mut u8) {
+        // SAFETY: the allocation is HEADER_SIZE + ring bytes long.
+        let slots = unsafe { self.ptr.as_ptr().add(HEADER_SIZE) };
+        (self.ptr.cast(), slots)
+    }
+
+    #[cfg(shmq_loom)]
+    fn new(config: &Config) -> Self {
+        let ring = Box::into_raw(vec![0u8; config.ring_bytes()].into_boxed_slice());
+        Self {
+            header: Box::default(),
+            // SAFETY: Box::into_raw never returns null.
+            ring: unsafe { NonNull::new_unchecked(ring) },
+        }
+    }
+
+    #[cfg(shmq_loom)]
+    fn parts(&self) -> (NonNull<Header>, *mut u8) {
+        (
+            NonNull::from(&*self.header),
+            self.ring.as_ptr().cast::<u8>(),
+        )
+    }
+}
+
+impl Drop for HeapMemory {
+    fn drop(&mut self) {
+        #[cfg(not(shmq_loom))]
+        // SAFETY: allocated in `new` with this layout, freed once here.
+        unsafe {
+            std::alloc::dealloc(self.ptr.as_ptr(), self.layout)
+        };
+        #[cfg(shmq_loom)]
+        // SAFETY: from Box::into_raw in `new`, freed once here.
+        drop(unsafe { Box::from_raw(self.ring.as_ptr()) });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for good in ["a", "A-b_c.9", &"x".repeat(64), "a.."] {
+            assert!(validate_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            ".hidden",
+            &"x".repeat(65),
+            "a b",
+            "é",
+            "a\0",
+        ] {
+            assert!(
+                matches!(validate_name(bad), Err(OpenError::InvalidName { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+}

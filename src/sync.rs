@@ -1,0 +1,251 @@
+//! The one synchronisation facade.
+//!
+//! Every atomic, fence, spin hint, futex call and slot-memory access in the
+//! crate goes through this module. Under `cfg(shmq_loom)` it swaps the
+//! standard types for loom's, models the futex with a loom mutex and condition
+//! variable, and tracks every slot access with a loom `UnsafeCell`, so the
+//! code that ships is the code loom checks. Clippy's `disallowed-types`
+//! (see `clippy.toml`) keeps the rest of the crate from reaching past it.
+//!
+//! Modelled after crossbeam-utils' `primitive` module and tokio's `src/loom`.
+
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
+use std::time::Duration;
+
+#[cfg(not(shmq_loom))]
+pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+#[cfg(shmq_loom)]
+pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// A memory fence; `fence(SeqCst)` is the store-load barrier of the sleep/wake
+/// protocol (see `wait.rs`).
+#[inline]
+pub(crate) fn fence(order: Ordering) {
+    #[cfg(not(shmq_loom))]
+    std::sync::atomic::fence(order);
+    #[cfg(shmq_loom)]
+    loom::sync::atomic::fence(order);
+}
+
+/// One iteration of a spin loop. Under loom it yields, so the model checker
+/// can schedule the thread that will end the spin.
+#[inline]
+pub(crate) fn spin_hint() {
+    #[cfg(not(shmq_loom))]
+    std::hint::spin_loop();
+    #[cfg(shmq_loom)]
+    loom::thread::yield_now();
+}
+
+/// Whether this build runs under the loom model checker (time-based spin
+/// budgets and timeouts mean nothing there).
+pub(crate) const LOOM: bool = cfg!(shmq_loom);
+
+/// A 32-bit word in shared memory that a thread of any process can sleep on.
+///
+/// Outside loom it is exactly an `AtomicU32` (`repr(transparent)`), so it can
+/// live in the mapped segment and the kernel's shared (not process-private)
+/// futex operates on it directly.
+#[cfg(not(shmq_loom))]
+#[repr(transparent)]
+#[derive(Debug, Default)]
+pub(crate) struct FutexWord(AtomicU32);
+
+/// Loom model of a futex word: the value, plus the "hash bucket" lock and
+/// queue the kernel keeps for it. `wait` compares under the lock and sleeps
+/// until a `wake`; `wake` takes the lock and wakes every sleeper.
+#[cfg(shmq_loom)]
+#[derive(Debug, Default)]
+pub(crate) struct FutexWord {
+    word: AtomicU32,
+    bucket: loom::sync::Mutex<()>,
+    sleepers: loom::sync::Condvar,
+}
+
+impl FutexWord {
+    /// The word's atomic value.
+    #[inline]
+    pub(crate) fn word(&self) -> &AtomicU32 {
+        #[cfg(not(shmq_loom))]
+        return &self.0;
+        #[cfg(shmq_loom)]
+        return &self.word;
+    }
+
+    /// Sleeps while the word equals `expected`, for at most `timeout`.
+    ///
+    /// Returns at once if the word differs; may return spuriously (signals,
+    /// `EINTR`, another process's wake); callers re-check their condition in
+    /// a loop. Errors are treated as spurious wake-ups. Under loom the timeout
+    /// is ignored (loom has no clock): a waiter nobody wakes is a deadlock,
+    /// which is exactly what the models must rule out.
+    pub(crate) fn wait(&self, expected: u32, timeout: Option<Duration>) {
+        #[cfg(not(shmq_loom))]
+        {
+            let ts = timeout.map(|d| rustix::time::Timespec {
+                tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
+                tv_nsec: i64::from(d.subsec_nanos()),
+            });
+            // Shared futex (no PRIVATE flag): the word lives in a segment
+            // that other processes map. EAGAIN (value changed), EINTR and
+            // ETIMEDOUT all mean "look again", which the caller does.
+            let _ = rustix::thread::futex::wait(
+                &self.0,
+                rustix::thread::futex::Flags::empty(),
+                expected,
+                ts.as_ref(),
+            );
+        }
+        #[cfg(shmq_loom)]
+        {
+            let _ = timeout;
+            let guard = self.bucket.lock().unwrap();
+            if self.word.load(Ordering::SeqCst) == expected {
+                drop(self.sleepers.wait(guard).unwrap());
+            }
+        }
+    }
+
+    /// Wakes every thread sleeping on this word, in any process.
+    pub(crate) fn wake_all(&self) {
+        #[cfg(not(shmq_loom))]
+        {
+            // An error here (EFAULT cannot happen for a live reference) would
+            // only mean nobody was woken; the sleeper's bounded wait covers it.
+            let _ = rustix::thread::futex::wake(
+                &self.0,
+                rustix::thread::futex::Flags::empty(),
+                u32::MAX,
+            );
+        }
+        #[cfg(shmq_loom)]
+        {
+            let _guard = self.bucket.lock().unwrap();
+            self.sleepers.notify_all();
+        }
+    }
+}
+
+/// The slot array: raw bytes in the segment, accessed only through
+/// [`SlotMemory::read`] and [`SlotMemory::write`] so that under loom every
+/// access is tracked per slot by a loom `UnsafeCell`.
+pub(crate) struct SlotMemory {
+    base: *mut u8,
+    slot_size: usize,
+    slot_count: usize,
+    #[cfg(shmq_loom)]
+    cells: Box<[loom::cell::UnsafeCell<()>]>,
+}
+
+impl std::fmt::Debug for SlotMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlotMemory")
+            .field("slot_size", &self.slot_size)
+            .field("slot_count", &self.slot_count)
+            .finish_non_exhaustive()
+    }
+}
+
+// SAFETY: `SlotMemory` is a view of memory owned by the `Region` that holds
+// it; the SPSC protocol, not the type, decides who touches which bytes.
+unsafe impl Send for SlotMemory {}
+// SAFETY: as above; concurrent access is coordinated by head/tail.
+unsafe impl Sync for SlotMemory {}
+
+impl SlotMemory {
+    /// # Safety
+    /// `base` must be valid for reads and writes of `slot_size * slot_count`
+    /// bytes for as long as the returned value lives.
+    pub(crate) unsafe fn new(base: *mut u8, slot_size: usize, slot_count: usize) -> Self {
+        Self {
+            base,
+            slot_size,
+            slot_count,
+            #[cfg(shmq_loom)]
+            cells: (0..slot_count)
+                .map(|_| loom::cell::UnsafeCell::new(()))
+                .collect(),
+        }
+    }
+
+    fn check(&self, offset: usize, len: usize) {
+        debug_assert!(
+            offset
+                .checked_add(len)
+                .is_some_and(|end| end <= self.slot_size * self.slot_count),
+            "slot access out of range"
+        );
+    }
+
+    /// Calls `f` with `len` bytes starting `offset` bytes into the slot array.
+    ///
+    /// # Safety
+    /// `offset + len` must not exceed the slot array, and the caller must own
+    /// those bytes for reading under the ring protocol (the other side is not
+    /// writing them: they lie between tail and the head acquired from the
+    /// producer). A hostile peer can still write them; the bytes are then
+    /// garbage, never out of bounds.
+    pub(crate) unsafe fn read<R>(
+        &self,
+        offset: usize,
+        len: usize,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> R {
+        self.check(offset, len);
+        #[cfg(shmq_loom)]
+        self.touch(offset, len, false);
+        // SAFETY: in bounds (caller's contract), and owned by this side.
+        let bytes = unsafe { std::slice::from_raw_parts(self.base.add(offset), len) };
+        f(bytes)
+    }
+
+    /// Calls `f` with `len` writable bytes starting `offset` bytes into the
+    /// slot array.
+    ///
+    /// # Safety
+    /// As for [`read`](Self::read), with the bytes owned for writing (they lie
+    /// between head and the tail acquired from the consumer, plus one lap).
+    pub(crate) unsafe fn write<R>(
+        &self,
+        offset: usize,
+        len: usize,
+        f: impl FnOnce(&mut [u8]) -> R,
+    ) -> R {
+        self.check(offset, len);
+        #[cfg(shmq_loom)]
+        self.touch(offset, len, true);
+        // SAFETY: in bounds (caller's contract), and owned by this side.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(self.base.add(offset), len) };
+        f(bytes)
+    }
+
+    /// Raw pointer to `offset`, for the zero-copy reservation guard.
+    ///
+    /// # Safety
+    /// As for [`write`](Self::write); the pointer is only valid while the
+    /// bytes stay owned by the caller.
+    pub(crate) unsafe fn write_ptr(&self, offset: usize, len: usize) -> *mut u8 {
+        self.check(offset, len);
+        #[cfg(shmq_loom)]
+        self.touch(offset, len, true);
+        // SAFETY: in bounds (caller's contract).
+        unsafe { self.base.add(offset) }
+    }
+
+    /// Registers an access to every slot that `offset..offset + len` touches
+    /// with loom, which reports any access not ordered by happens-before.
+    #[cfg(shmq_loom)]
+    fn touch(&self, offset: usize, len: usize, write: bool) {
+        let first = offset / self.slot_size;
+        let last = (offset + len.max(1) - 1) / self.slot_size;
+        for cell in &self.cells[first..=last] {
+            if write {
+                cell.with_mut(|_| ());
+            } else {
+                cell.with(|_| ());
+            }
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Waiting: spin, sleep on a futex word in the segment, or spin then sleep.
+//!
+//! This is the only module that sleeps or wakes. The protocol is the
+//! classic event-count handshake (folly `EventCount`, Disruptor's
+//! `LiteBlockingWaitStrategy`), with one futex word per direction:
+//!
+//! * the **waiter** stores `1` into its word, issues `fence(SeqCst)`,
+//!   re-checks its condition, and only then sleeps on the word (expecting
+//!   `1`);
+//! * the **publisher** stores its index, issues `fence(SeqCst)`, and loads
+//!   the word: only if it reads `1` does it swap it to `0` and make the wake
+//!   system call.
+//!
+//! The two fences form a Dekker pair (`SYNC: sleep-register`): either the
+//! waiter's re-check sees the new index, or the publisher sees the `1` and
+//! wakes it; a wake-up is never lost, and when nobody sleeps no system call
+//! is made. A sleep is cut into slices of [`LIVENESS_SLICE`] so that a peer
+//! that died without detaching (kill -9) is noticed within about two slices.
+
+use std::time::{Duration, Instant};
+
+use crate::error::Stop;
+use crate::sync::Ordering::{Relaxed, SeqCst};
+use crate::sync::{AtomicU64, FutexWord, fence, spin_hint};
+
+/// How long one futex sleep lasts at most before the waiter checks whether
+/// its peer process is still alive.
+pub(crate) const LIVENESS_SLICE: Duration = Duration::from_millis(40);
+
+/// Default spin budget of [`WaitStrategy::SpinThenBlock`]: about the cost
+/// of one futex wake-up across cores on the machines we measured, so a peer
+/// that answers within it never pays for a sleep.
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
+
+/// How a blocking operation waits for its peer.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use shmq::WaitStrategy;
+///
+/// let lowest_latency = WaitStrategy::Spin;
+/// let balanced = WaitStrategy::SpinThenBlock(Duration::from_micros(20));
+/// assert_eq!(WaitStrategy::default(), WaitStrategy::SpinThenBlock(shmq::DEFAULT_SPIN));
+/// # let _ = (lowest_latency, balanced);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitStrategy {
+    /// Poll in a loop and never sleep: lowest latency, one core busy while
+    /// waiting. The peer's liveness is still checked every few tens of
+    /// milliseconds.
+    Spin,
+    /// Sleep on the futex at once: no CPU while waiting, but every wake-up
+    /// costs a system call on each side.
+    Block,
+    /// Poll for up to this long, then sleep. When this process may run on
+    /// only one CPU the spin is skipped, since the peer cannot make progress
+    /// while we spin.
+    SpinThenBlock(Duration),
+}
+
+impl Default for WaitStrategy {
+    fn default() -> Self {
+        WaitStrategy::SpinThenBlock(DEFAULT_SPIN)
+    }
+}
+
+/// When a wait gives up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Deadline {
+    /// Do not wait at all (`try_*`).
+    Now,
+    /// Wait until this instant (`*_timeout`).
+    At(Instant),
+    /// Wait as long as it takes (blocking calls).
+    Never,
+}
+
+impl Deadline {
+    pub(crate) fn after(timeout: Duration) -> Self {
+        match Instant::now().checked_add(timeout) {
+            Some(at) => Deadline::At(at),
+            None => Deadline::Never,
+        }
+    }
+
+    fn passed(self, now: Instant) -> bool {
+        match self {
+            Deadline::Now => true,
+            Deadline::At(at) => now >= at,
+            Deadline::Never => false,
+        }
+    }
+
+    fn remaining(self, now: Instant) -> Option<Duration> {
+        match self {
+            Deadline::Now => Some(Duration::ZERO),
+            Deadline::At(at) => Some(at.saturating_duration_since(now)),
+            Deadline::Never => None,
+        }
+    }
+}
+
+/// Whether this process can run on a single CPU only, in which case
+/// spinning just delays the peer.
+fn single_cpu() -> bool {
+    static ONE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ONE.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() == 1))
+}
+
+/// Polls `poll` until it returns `Some`, waiting between polls as `strategy`
+/// says and sleeping on `word` (registered as described in the module docs).
+///
+/// `poll(check_liveness)` returns `None` while the condition is false and
+/// the peer is still there, `Some(Ok)` when it holds and `Some(Err)` to
+/// stop. When `check_liveness` is true it should also ask whether the peer
+/// process is alive (a `/proc` read), which it is told at most once a slice.
+pub(crate) fn wait_until<T>(
+    strategy: WaitStrategy,
+    deadline: Deadline,
+    word: &FutexWord,
+    sleeps: &AtomicU64,
+    mut poll: impl FnMut(bool) -> Option<Result<T, Stop>>,
+) -> Result<T, Stop> {
+    if let Some(done) = poll(false) {
+        return done;
+    }
+    if deadline == Deadline::Now {
+        return Err(Stop::WouldBlock);
+    }
+    let start = Instant::now();
+    let spin_budget = match strategy {
+        WaitStrategy::Spin => None,
+        WaitStrategy::Block => Some(Duration::ZERO),
+        WaitStrategy::SpinThenBlock(_) if single_cpu() || crate::sync::LOOM => Some(Duration::ZERO),
+        WaitStrategy::SpinThenBlock(budget) => Some(budget),
+    };
+    let mut last_liveness = start;
+
+    // Spin phase: poll with a pause hint, looking at the clock every few
+    // dozen polls only (reading it costs about as much as a poll).
+    if spin_budget != Some(Duration::ZERO) {
+        loop {
+            for _ in 0..32 {
+                spin_hint();
+                if let Some(done) = poll(false) {
+                    return done;
+                }
+            }
+            let now = Instant::now();
+            let check = now.duration_since(last_liveness) >= LIVENESS_SLICE;
+            if check {
+                last_liveness = now;
+                if let Some(done) = poll(true) {
+                    return done;
+                }
+            }
+            if deadline.passed(now) {
+                return Err(Stop::Timeout);
+            }
+            if spin_budget.is_some_and(|budget| now.duration_since(start) >= budget) {
+                break;
+            }
+        }
+    }
+
+    // Sleep phase.
+    let flag = word.word();
+    loop {
+        flag.store(1, Relaxed);
+        // SYNC: sleep-register. Pairs with the fence in `wake_peer`: either
+        // the poll below sees the peer's latest index, or the peer sees our
+        // `1` and wakes us.
+        fence(SeqCst);
+        let now = Instant::now();
+        let check = now.duration_since(last_liveness) >= LIVENESS_SLICE;
+        if check {
+            last_liveness = now;
+        }
+        if let Some(done) = poll(check) {
+            flag.store(0, Relaxed);
+            return done;
+        }
+        if deadline.passed(now) {
+            flag.store(0, Relaxed);
+            return Err(Stop::Timeout);
+        }
+        let slice = deadline
+            .remaining(now)
+            .map_or(LIVENESS_SLICE, |left| left.min(LIVENESS_SLICE));
+        sleeps.fetch_add(1, Relaxed);
+        word.wait(1, Some(slice));
+    }
+}
+
+/// Called by a side right after it published an index (or detached): wakes
+/// the peer if, and only if, it registered as sleeping on `word`.
+#[inline]
+pub(crate) fn wake_peer(word: &FutexWord, wakes: &AtomicU64) {
+    // SYNC: sleep-register (publisher side). Orders the index store before
+    // the load of the sleeping flag; pairs with the waiter's fence.
+    fence(SeqCst);
+    let flag = word.word();
+    // The swap makes exactly one publisher pay for the system call per
+    // sleep. Relaxed is enough: the futex call itself orders the wake after
+    // the swap, and the waiter re-checks its condition after waking.
+    if flag.load(Relaxed) != 0 && flag.swap(0, Relaxed) != 0 {
+        wakes.fetch_add(1, Relaxed);
+        word.wake_all();
+    }
+}
