@@ -99,6 +99,9 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]
+// Under loom only the heap-backed segment exists; the file-backed half of
+// `segment` and `sys` is compiled but unused there.
+#![cfg_attr(shmq_loom, allow(dead_code, unused_imports))]
 
 mod channel;
 mod error;

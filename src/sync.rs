@@ -13,11 +13,70 @@
 
 use std::time::Duration;
 
+pub(crate) use std::sync::atomic::Ordering;
+
 #[cfg(not(shmq_loom))]
-pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic as imp;
 
 #[cfg(shmq_loom)]
-pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use loom::sync::atomic as imp;
+
+macro_rules! atomic {
+    ($(#[$doc:meta])* $name:ident, $int:ty) => {
+        $(#[$doc])*
+        ///
+        /// A `repr(transparent)` wrapper, so outside loom it has the layout of
+        /// the integer and can live in the mapped segment.
+        #[repr(transparent)]
+        #[derive(Debug, Default)]
+        pub(crate) struct $name(imp::$name);
+
+        #[allow(dead_code)]
+        impl $name {
+            #[inline]
+            pub(crate) fn load(&self, order: Ordering) -> $int {
+                self.0.load(order)
+            }
+
+            #[inline]
+            pub(crate) fn store(&self, value: $int, order: Ordering) {
+                self.0.store(value, order)
+            }
+
+            #[inline]
+            pub(crate) fn swap(&self, value: $int, order: Ordering) -> $int {
+                self.0.swap(value, order)
+            }
+
+            #[inline]
+            pub(crate) fn fetch_add(&self, value: $int, order: Ordering) -> $int {
+                self.0.fetch_add(value, order)
+            }
+
+            #[inline]
+            pub(crate) fn compare_exchange(
+                &self,
+                current: $int,
+                new: $int,
+                success: Ordering,
+                failure: Ordering,
+            ) -> Result<$int, $int> {
+                self.0.compare_exchange(current, new, success, failure)
+            }
+        }
+    };
+}
+
+atomic!(
+    /// A 32-bit atomic: the standard one, or loom's under `cfg(shmq_loom)`.
+    AtomicU32,
+    u32
+);
+atomic!(
+    /// A 64-bit atomic: the standard one, or loom's under `cfg(shmq_loom)`.
+    AtomicU64,
+    u64
+);
 
 /// A memory fence; `fence(SeqCst)` is the store-load barrier of the sleep/wake
 /// protocol (see `wait.rs`).
@@ -92,7 +151,7 @@ impl FutexWord {
             // that other processes map. EAGAIN (value changed), EINTR and
             // ETIMEDOUT all mean "look again", which the caller does.
             let _ = rustix::thread::futex::wait(
-                &self.0,
+                &(self.0).0,
                 rustix::thread::futex::Flags::empty(),
                 expected,
                 ts.as_ref(),
@@ -115,7 +174,7 @@ impl FutexWord {
             // An error here (EFAULT cannot happen for a live reference) would
             // only mean nobody was woken; the sleeper's bounded wait covers it.
             let _ = rustix::thread::futex::wake(
-                &self.0,
+                &(self.0).0,
                 rustix::thread::futex::Flags::empty(),
                 u32::MAX,
             );
