@@ -105,7 +105,7 @@ pub(crate) struct Counters {
     pub(crate) messages: AtomicU64,
     /// Records (whole messages, fragments, padding) written or read.
     pub(crate) records: AtomicU64,
-    /// Times this side went to sleep on the futex.
+    /// Times this side registered as asleep on the futex (about to sleep).
     pub(crate) sleeps: AtomicU64,
     /// Futex wake calls this side made for the other.
     pub(crate) wakes: AtomicU64,

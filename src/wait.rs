@@ -169,6 +169,9 @@ pub(crate) fn wait_until<T>(
     let flag = word.word();
     loop {
         flag.store(1, Relaxed);
+        // Counted at registration, so `wakes <= sleeps` holds at all times:
+        // a wake needs a registered `1` to swap away.
+        sleeps.fetch_add(1, Relaxed);
         // SYNC: sleep-register. Pairs with the fence in `wake_peer`: either
         // the poll below sees the peer's latest index, or the peer sees our
         // `1` and wakes us.
@@ -189,7 +192,6 @@ pub(crate) fn wait_until<T>(
         let slice = deadline
             .remaining(now)
             .map_or(LIVENESS_SLICE, |left| left.min(LIVENESS_SLICE));
-        sleeps.fetch_add(1, Relaxed);
         word.wait(1, Some(slice));
     }
 }

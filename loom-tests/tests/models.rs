@@ -1,0 +1,267 @@
+//! Loom models of every protocol of the SPSC ring.
+//!
+//! Run with `RUSTFLAGS="--cfg shmq_loom" cargo test -p shmq-loom-tests
+//! --release` (and `LOOM_MAX_PREEMPTIONS=2` or `3`). Under that cfg the
+//! library's `sync` facade swaps in loom's atomics, fences and a faithful
+//! futex model, and tracks every slot access with a loom `UnsafeCell`; the
+//! queues below are the library's own in-process queues, so each model runs
+//! the code that ships. Two processes are modelled as two loom threads
+//! sharing one heap-backed segment.
+//!
+//! Every model states what it proves. The one-line library changes that make
+//! each fail are listed in the README's "Correctness" section.
+
+#![cfg(shmq_loom)]
+
+use loom::sync::atomic::{AtomicBool, Ordering};
+use loom::thread;
+use shmq::{QueueBuilder, RecvError, SendError, WaitStrategy};
+use std::sync::Arc;
+
+/// An in-process queue of `slots` slots of 64 bytes (48-byte payload per
+/// slot), whose ends block on the futex (no spinning under loom).
+fn queue(slots: usize, max_message: u64) -> shmq::Queue {
+    QueueBuilder::in_process()
+        .slot_size(64)
+        .slots(slots)
+        .max_message_size(max_message)
+        .wait_strategy(WaitStrategy::Block)
+        .create()
+        .expect("valid in-process queue")
+}
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(2);
+    }
+    builder.check(f);
+}
+
+/// Proves: messages published by the sender arrive in FIFO order with the
+/// payload the sender wrote (no torn or stale bytes: loom flags any slot
+/// read not ordered after its write by head-publish), and a receiver that
+/// finds the ring empty sleeps and is woken (the receiver blocks here).
+#[test]
+fn publish_consume_fifo() {
+    model(|| {
+        let q = queue(2, 1024);
+        let mut tx = q.sender().unwrap();
+        let mut rx = q.receiver().unwrap();
+        let t = thread::spawn(move || {
+            tx.send(b"one").unwrap();
+            tx.send(b"two").unwrap();
+        });
+        assert_eq!(rx.recv().unwrap(), b"one");
+        assert_eq!(rx.recv().unwrap(), b"two");
+        t.join().unwrap();
+    });
+}
+
+/// Proves: the wrap-around padding record and a message spanning several
+/// slots. With 4 slots, the second message (2 slots) lands at position 3
+/// and must be preceded by one slot of padding; its slots are reused from
+/// the first lap, so tail-publish must order the receiver's reads of lap 1
+/// before the sender's writes of lap 2 (loom checks every slot access).
+#[test]
+fn wrap_padding_and_multi_slot() {
+    model(|| {
+        let q = queue(4, 1024);
+        let mut tx = q.sender().unwrap();
+        let mut rx = q.receiver().unwrap();
+        let first = [1u8; 100]; // 3 slots: positions 0..3
+        let second = [2u8; 60]; // 2 slots: padding at 3, then 4..6
+        let t = thread::spawn(move || {
+            tx.send(&first).unwrap();
+            tx.send(&second).unwrap();
+        });
+        assert_eq!(rx.recv().unwrap(), first);
+        let len = rx
+            .recv_with(|bytes| {
+                assert!(bytes.iter().all(|&b| b == 2), "torn second message");
+                bytes.len()
+            })
+            .unwrap();
+        assert_eq!(len, 60);
+        t.join().unwrap();
+    });
+}
+
+/// Proves: a message larger than the whole ring is streamed in fragments
+/// (each waiting for the receiver to free space) and reassembled whole and
+/// in order.
+#[test]
+fn fragmented_message() {
+    model(|| {
+        // 2 slots of 64 B: capacity 112 B, fragments of 48 B.
+        let q = queue(2, 1024);
+        let mut tx = q.sender().unwrap();
+        let mut rx = q.receiver().unwrap();
+        let msg: Vec<u8> = (0..130u8).collect(); // 3 fragments
+        let expected = msg.clone();
+        let t = thread::spawn(move || {
+            tx.send(&msg).unwrap();
+        });
+        assert_eq!(rx.recv().unwrap(), expected);
+        t.join().unwrap();
+    });
+}
+
+/// Proves: no lost wake-up for a receiver waiting for data. The receiver
+/// blocks (futex) on an empty ring; whatever the interleaving, the sender's
+/// publish wakes it (loom reports a deadlock otherwise), and the number of
+/// wake system calls never exceeds the number of sleeps.
+#[test]
+fn receiver_sleep_wake() {
+    model(|| {
+        let q = queue(2, 1024);
+        let mut tx = q.sender().unwrap();
+        let mut rx = q.receiver().unwrap();
+        let t = thread::spawn(move || {
+            tx.send(b"wake up").unwrap();
+            tx // keep attached until joined
+        });
+        assert_eq!(rx.recv().unwrap(), b"wake up");
+        drop(t.join().unwrap());
+        let stats = q.stats();
+        assert!(stats.sender.wakes <= stats.receiver.sleeps);
+    });
+}
+
+/// Proves: no lost wake-up for a sender waiting for space. Three one-slot
+/// messages through a two-slot ring: the sender must sleep on a full ring
+/// and be woken by the receiver's tail-publish.
+#[test]
+fn sender_sleep_wake() {
+    model(|| {
+        let q = queue(2, 1024);
+        let mut tx = q.sender().unwrap();
+        let mut rx = q.receiver().unwrap();
+        let t = thread::spawn(move || {
+            for i in 0..3u8 {
+                tx.send(&[i]).unwrap();
+            }
+            tx
+        });
+        for i in 0..3u8 {
+            assert_eq!(rx.recv().unwrap(), [i]);
+        }
+        drop(t.join().unwrap());
+        let stats = q.stats();
+        assert!(stats.receiver.wakes <= stats.sender.sleeps);
+    });
+}
+
+/// Proves: when nobody sleeps, no wake system call is made. Both sides only
+/// use non-blocking calls, so neither ever registers as asleep.
+#[test]
+fn no_wake_without_sleeper() {
+    model(|| {
+        let q = queue(2, 1024);
+        let mut tx = q.sender().unwrap();
+        let mut rx = q.receiver().unwrap();
+        let t = thread::spawn(move || {
+            let _ = tx.try_send(b"a");
+            let _ = tx.try_send(b"b");
+            tx
+        });
+        let _ = rx.try_recv();
+        let _ = rx.try_recv();
+        drop(t.join().unwrap());
+        let stats = q.stats();
+        assert_eq!(stats.sender.wakes, 0, "wake made with no sleeper");
+        assert_eq!(stats.receiver.wakes, 0, "wake made with no sleeper");
+    });
+}
+
+/// Proves: the receiver drains every committed message after the sender
+/// detaches, and only then sees `Disconnected` (the sender's drop may race
+/// with the receiver's sleep: it must also wake it).
+#[test]
+fn sender_disconnect_drains() {
+    model(|| {
+        let q = queue(4, 1024);
+        let mut tx = q.sender().unwrap();
+        let mut rx = q.receiver().unwrap();
+        let t = thread::spawn(move || {
+            tx.send(b"last words").unwrap();
+            drop(tx);
+        });
+        assert_eq!(rx.recv().unwrap(), b"last words");
+        assert_eq!(rx.recv(), Err(RecvError::Disconnected));
+        t.join().unwrap();
+    });
+}
+
+/// Proves: a sender blocked on a full ring sees the receiver's detach
+/// (it is woken, and gets `Disconnected`).
+#[test]
+fn receiver_disconnect_wakes_sender() {
+    model(|| {
+        let q = queue(2, 1024);
+        let mut tx = q.sender().unwrap();
+        let rx = q.receiver().unwrap();
+        let t = thread::spawn(move || {
+            // At most two sends fit; the third waits on the full ring until
+            // the drop below wakes it (or a send sees the drop first).
+            for i in 0..3u8 {
+                if let Err(e) = tx.send(&[i; 40]) {
+                    return Err(e);
+                }
+            }
+            Ok(())
+        });
+        drop(rx);
+        assert_eq!(t.join().unwrap(), Err(SendError::Disconnected));
+    });
+}
+
+/// Proves: a reservation dropped without commit publishes nothing; the
+/// receiver sees only the message sent after it.
+#[test]
+fn reserve_drop_publishes_nothing() {
+    model(|| {
+        let q = queue(2, 1024);
+        let mut tx = q.sender().unwrap();
+        let mut rx = q.receiver().unwrap();
+        let t = thread::spawn(move || {
+            let mut guard = tx.reserve(8).unwrap();
+            guard.copy_from_slice(b"rejected");
+            drop(guard);
+            let mut guard = tx.reserve(8).unwrap();
+            guard.copy_from_slice(b"accepted");
+            guard.commit();
+        });
+        assert_eq!(rx.recv().unwrap(), b"accepted");
+        t.join().unwrap();
+        assert_eq!(rx.try_recv(), Err(shmq::TryRecvError::Disconnected));
+    });
+}
+
+/// Proves: `send_sync` returns only after the receiver has taken the
+/// message: the flag the receiver sets while reading it (before it frees
+/// the slot) is always visible to the sender once `send_sync` returns.
+#[test]
+fn send_sync_waits_for_receiver() {
+    model(|| {
+        let q = queue(2, 1024);
+        let mut tx = q.sender().unwrap();
+        let mut rx = q.receiver().unwrap();
+        let taken = Arc::new(AtomicBool::new(false));
+        let taken2 = Arc::clone(&taken);
+        let t = thread::spawn(move || {
+            rx.recv_with(|bytes| {
+                assert_eq!(bytes, b"sync");
+                taken2.store(true, Ordering::Relaxed);
+            })
+            .unwrap();
+            rx
+        });
+        tx.send_sync(b"sync").unwrap();
+        assert!(
+            taken.load(Ordering::Relaxed),
+            "send_sync returned before the message was taken"
+        );
+        drop(t.join().unwrap());
+    });
+}
