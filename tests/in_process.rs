@@ -74,6 +74,7 @@ fn try_ops_and_disconnect() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri cannot map shared memory")]
 fn named_smoke() {
     let name = format!("smoke-{}", std::process::id());
     let q = shmq::Queue::builder(&name).slots(8).create().unwrap();

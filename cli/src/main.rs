@@ -1,1 +1,74 @@
-fn main() {}
+//! `shmq`: the command-line tool for shmq queues.
+//!
+//! A thin layer over the library's public API, for scripts, shells and
+//! debugging:
+//!
+//! ```text
+//! shmq create NAME [--slot-size BYTES] [--slots N] [--max-message BYTES] [--mode OCTAL]
+//! shmq rm NAME...
+//! shmq list
+//! shmq stat NAME [--json]
+//! shmq send NAME [--raw | --framed] [--no-create] [--wait STRATEGY] [creation options]
+//! shmq recv NAME [--raw | --framed] [--count N] [--timeout DURATION] [--no-create] ...
+//! ```
+//!
+//! `send` reads standard input and `recv` writes standard output in one of
+//! three formats: lines (the default; one message per line, the "\n" not
+//! part of it), `--raw` (send: all of the input is one message; recv: the
+//! messages' bytes back to back) and `--framed` (each message is a 4-byte
+//! little-endian length and its bytes). Both create the queue if needed,
+//! with the creation options, unless `--no-create`.
+//!
+//! Every error is one line on standard error starting `shmq: `. Exit
+//! statuses: 0 success, 1 error, 2 usage error, 3 `recv --timeout`
+//! expired, 141 standard output closed (see the `status` module).
+//!
+//! Modules: `args` (the command line), `status` (exit statuses and
+//! failures), `admin` (`create`, `rm`, `list`, `stat`), `send` and `recv`.
+
+mod admin;
+mod args;
+mod recv;
+mod send;
+mod status;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+use crate::status::Failure;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure { code, message }) => {
+            if let Some(message) = message {
+                // Nothing better to do if standard error is gone too.
+                let _ = writeln!(io::stderr(), "shmq: {message}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Runs one subcommand. Every queue end it attached is dropped (detached)
+/// by the time it returns.
+fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Create { name, create } => admin::create(&name, &create),
+        Command::Rm { names } => admin::rm(&names),
+        Command::List => admin::list(),
+        Command::Stat { name, json } => admin::stat(&name, json),
+        Command::Send { name, format, end } => send::run(&name, format.format(), &end),
+        Command::Recv {
+            name,
+            format,
+            count,
+            timeout,
+            end,
+        } => recv::run(&name, format.format(), count, timeout, &end),
+    }
+}

@@ -66,9 +66,9 @@ mod tests {
 
     #[test]
     fn parses_stat_with_odd_command_names() {
-        let line = b"1234 (a) b (c) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 987654 19 20\n";
+        let line = b"1234 (a) b (c) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 987654 20\n";
         assert_eq!(parse_stat(line), Some((true, 987654)));
-        let zombie = b"7 (x) Z 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 42 19\n";
+        let zombie = b"7 (x) Z 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 42 20\n";
         assert_eq!(parse_stat(zombie), Some((false, 42)));
         assert_eq!(parse_stat(b"garbage"), None);
     }

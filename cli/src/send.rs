@@ -1,0 +1,160 @@
+//! `shmq send`: standard input to a queue.
+
+use std::io::{self, BufRead, BufReader, Read};
+
+use shmq::{SendError, Sender};
+
+use crate::args::{EndOptions, Format};
+use crate::status::Failure;
+
+/// Size of the standard input buffer.
+const INPUT_BUFFER: usize = 64 << 10;
+
+/// Attaches a sender to `name` (creating the queue unless `--no-create`)
+/// and sends standard input in `format`. The sender is dropped, so the
+/// receiver sees the disconnect, before this returns.
+pub fn run(name: &str, format: Format, options: &EndOptions) -> Result<(), Failure> {
+    let builder = options.builder(name)?;
+    let queue = if options.no_create {
+        builder.open()
+    } else {
+        builder.open_or_create()
+    }
+    .map_err(|e| Failure::open(name, e))?;
+    let mut tx = Messages {
+        tx: queue.sender().map_err(|e| Failure::open(name, e))?,
+        name,
+        sent: 0,
+    };
+    let mut input = BufReader::with_capacity(INPUT_BUFFER, io::stdin().lock());
+    match format {
+        Format::Lines => send_lines(&mut input, &mut tx),
+        Format::Raw => send_raw(&mut input, &mut tx),
+        Format::Framed => send_frames(&mut input, &mut tx),
+    }
+}
+
+/// The sender, with what error messages need.
+struct Messages<'a> {
+    tx: Sender,
+    name: &'a str,
+    sent: u64,
+}
+
+impl Messages<'_> {
+    fn max(&self) -> u64 {
+        self.tx.max_message_size()
+    }
+
+    fn send(&mut self, msg: &[u8]) -> Result<(), Failure> {
+        match self.tx.send(msg) {
+            Ok(()) => {
+                self.sent += 1;
+                Ok(())
+            }
+            Err(SendError::Disconnected) => Err(Failure::error(format_args!(
+                "queue {:?}: the receiver disconnected ({} messages sent)",
+                self.name, self.sent
+            ))),
+            Err(e) => Err(Failure::error(format_args!("queue {:?}: {e}", self.name))),
+        }
+    }
+
+    fn too_large(&self, what: impl std::fmt::Display) -> Failure {
+        Failure::error(format_args!(
+            "{what} is larger than the maximum message size of queue {:?} ({} bytes)",
+            self.name,
+            self.max()
+        ))
+    }
+}
+
+/// One message per line, without its "\n". A last line without "\n" is a
+/// message too; empty input sends nothing.
+fn send_lines(input: &mut impl BufRead, tx: &mut Messages) -> Result<(), Failure> {
+    let max = tx.max();
+    let mut line = Vec::new();
+    for number in 1u64.. {
+        line.clear();
+        // At most `max` bytes and the newline, plus one to tell a line that
+        // is too long.
+        let read = input
+            .take(max.saturating_add(2))
+            .read_until(b'\n', &mut line)
+            .map_err(Failure::stdin)?;
+        if read == 0 {
+            break;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        if line.len() as u64 > max {
+            return Err(tx.too_large(format_args!("line {number}")));
+        }
+        tx.send(&line)?;
+    }
+    Ok(())
+}
+
+/// All of standard input as one message.
+fn send_raw(input: &mut impl Read, tx: &mut Messages) -> Result<(), Failure> {
+    let max = tx.max();
+    let mut msg = Vec::new();
+    input
+        .take(max.saturating_add(1))
+        .read_to_end(&mut msg)
+        .map_err(Failure::stdin)?;
+    if msg.len() as u64 > max {
+        return Err(tx.too_large("standard input"));
+    }
+    tx.send(&msg)
+}
+
+/// Frames of a 4-byte little-endian length and that many bytes. Input that
+/// ends inside a frame is an error, after the complete frames were sent.
+fn send_frames(input: &mut impl Read, tx: &mut Messages) -> Result<(), Failure> {
+    let max = tx.max();
+    let mut msg = Vec::new();
+    for number in 1u64.. {
+        let mut prefix = [0; 4];
+        let got = read_full(input, &mut prefix).map_err(Failure::stdin)?;
+        if got == 0 {
+            break;
+        }
+        if got < prefix.len() {
+            return Err(Failure::error(format_args!(
+                "frame {number} is truncated: standard input ends {got} bytes into its 4-byte length"
+            )));
+        }
+        let len = u64::from(u32::from_le_bytes(prefix));
+        if len > max {
+            return Err(tx.too_large(format_args!("frame {number} ({len} bytes)")));
+        }
+        msg.clear();
+        let got = input
+            .take(len)
+            .read_to_end(&mut msg)
+            .map_err(Failure::stdin)?;
+        if (got as u64) < len {
+            return Err(Failure::error(format_args!(
+                "frame {number} is truncated: its length is {len} bytes but standard input ends after {got}"
+            )));
+        }
+        tx.send(&msg)?;
+    }
+    Ok(())
+}
+
+/// Reads until `buf` is full or the input ends; returns the bytes read.
+fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
