@@ -73,6 +73,17 @@ impl Reassembly {
         &self.buf
     }
 
+    /// Appends fragment bytes, reporting an allocation failure as an error
+    /// rather than aborting the process.
+    fn append(&mut self, bytes: &[u8]) -> Result<(), CorruptedError> {
+        if self.buf.try_reserve(bytes.len()).is_err() {
+            self.abandon();
+            return Err(CorruptedError::new("cannot allocate the message"));
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+
     /// Feeds one fragment record (`kind` is `First`, `Middle` or `Last`)
     /// whose header declared `total` and whose payload is `bytes`.
     pub(crate) fn feed(
@@ -94,9 +105,10 @@ impl Reassembly {
                     ));
                 }
                 self.abandon();
-                // Bounded by max_message_size, checked above.
-                self.buf.reserve(total);
-                self.buf.extend_from_slice(bytes);
+                // The buffer grows with the fragments that actually arrive,
+                // not with the announced total: a lying total cannot make
+                // us allocate what no sender wrote.
+                self.append(bytes)?;
                 self.total = Some(total);
                 Ok(Step::More)
             }
@@ -119,7 +131,7 @@ impl Reassembly {
                         "last fragment leaves the message short",
                     ));
                 }
-                self.buf.extend_from_slice(bytes);
+                self.append(bytes)?;
                 if kind == Kind::Last {
                     self.total = None;
                     Ok(Step::Complete)

@@ -117,10 +117,51 @@ pub(crate) fn is_gone(owner: &Owner, check_liveness: bool) -> bool {
     }
 }
 
-/// The pid holding `owner`, if any.
+/// The pid of the live process holding `owner`, if any (reads `/proc`).
 pub(crate) fn holder_pid(owner: &Owner) -> Option<u32> {
     match owner.token.load(Relaxed) {
         0 => None,
-        t => Some(token_pid(t)),
+        t if is_alive(t) => Some(token_pid(t)),
+        _ => None,
+    }
+}
+
+/// The sender's view of the receiving end: which receivers are its peer.
+///
+/// A sender must fail with `Disconnected` once the receiver it was talking
+/// to has gone, but a queue whose earlier receiver left long ago should keep
+/// buffering for the next one (a named queue outlives its users). So the
+/// receiver counts as gone only if one was alive when this sender attached,
+/// or one has attached since, and none is alive now.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Session {
+    epoch: u32,
+    present: bool,
+}
+
+impl Session {
+    /// Notes the state of `owner` as this side attaches.
+    pub(crate) fn start(owner: &Owner) -> Self {
+        // SYNC: epoch (Acquire side), as in `is_gone`.
+        let epoch = owner.epoch.load(Acquire);
+        let token = owner.token.load(Acquire);
+        Session {
+            epoch,
+            present: token != 0 && is_alive(token),
+        }
+    }
+
+    /// Whether the peer of this session has detached or died.
+    pub(crate) fn is_gone(&self, owner: &Owner, check_liveness: bool) -> bool {
+        // SYNC: epoch (Acquire side): read before the token, see `is_gone`.
+        let epoch = owner.epoch.load(Acquire);
+        if epoch == self.epoch && !self.present {
+            return false; // No receiver has attached since we did.
+        }
+        // SYNC: detach (Acquire side), see `detach`.
+        match owner.token.load(Acquire) {
+            0 => true,
+            token => check_liveness && !is_alive(token),
+        }
     }
 }

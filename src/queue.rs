@@ -395,7 +395,8 @@ pub struct Stats {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SideStats {
-    /// Process id of the holder, if one is attached.
+    /// Process id of the holder, if a live process is attached (a holder
+    /// that died without detaching shows as `None`).
     pub pid: Option<u32>,
     /// How many times this end has been attached.
     pub attaches: u32,

@@ -65,8 +65,16 @@ fn check_indices(tail: u64, head: u64, slots: u64) -> Result<(), CorruptedError>
     if head < tail || head - tail > slots {
         return Err(CorruptedError::new("head and tail indices out of range"));
     }
+    if head > MAX_POSITION {
+        return Err(CorruptedError::new("index beyond 2^62"));
+    }
     Ok(())
 }
+
+/// Largest position we accept from the segment. Positions grow by at most
+/// one ring per record from there, so arithmetic on them cannot overflow
+/// (2^62 slots at a billion per second is over a century).
+const MAX_POSITION: u64 = 1 << 62;
 
 /// Loads the receiver's tail into `cached`, checking it against our head.
 #[inline]
@@ -112,6 +120,8 @@ pub(crate) struct Producer {
     cached_tail: u64,
     /// Set once the segment broke the protocol.
     poisoned: Option<CorruptedError>,
+    /// Which receivers count as our peer (see `peer::Session`).
+    receiver: peer::Session,
     pub(crate) strategy: WaitStrategy,
 }
 
@@ -130,6 +140,7 @@ impl Producer {
             peer::detach(&header.control.sender, token);
             return Err(OpenError::BadHeader("head and tail indices out of range"));
         }
+        let receiver = peer::Session::start(&header.control.receiver);
         Ok(Producer {
             region,
             geo,
@@ -137,6 +148,7 @@ impl Producer {
             head,
             cached_tail: tail,
             poisoned: None,
+            receiver,
             strategy,
         })
     }
@@ -155,7 +167,10 @@ impl Producer {
         if let Some(e) = self.poisoned {
             return Err(Stop::Corrupted(e));
         }
-        if peer::is_gone(&self.region.header().control.receiver, false) {
+        if self
+            .receiver
+            .is_gone(&self.region.header().control.receiver, false)
+        {
             return Err(Stop::Disconnected);
         }
         Ok(())
@@ -191,6 +206,7 @@ impl Producer {
         }
         let (region, head, slots) = (&*self.region, self.head, self.geo.slots);
         let cached = &mut self.cached_tail;
+        let receiver = &self.receiver;
         let header = region.header();
         let result = wait::wait_until(
             self.strategy,
@@ -200,7 +216,7 @@ impl Producer {
             |liveness| match load_tail(region, head, slots, cached) {
                 Err(e) => Some(Err(Stop::Corrupted(e))),
                 Ok(tail) if head - tail <= limit => Some(Ok(())),
-                Ok(_) if peer::is_gone(&header.control.receiver, liveness) => {
+                Ok(_) if receiver.is_gone(&header.control.receiver, liveness) => {
                     Some(Err(Stop::Disconnected))
                 }
                 Ok(_) => None,
@@ -376,8 +392,9 @@ impl Producer {
         }
         let (region, head, slots) = (&*self.region, self.head, self.geo.slots);
         let cached = &mut self.cached_tail;
+        let receiver = &self.receiver;
         let header = region.header();
-        wait::wait_until(
+        let result = wait::wait_until(
             self.strategy,
             deadline,
             &header.control.tx_sleeping,
@@ -385,17 +402,22 @@ impl Producer {
             |liveness| match load_tail(region, head, slots, cached) {
                 Err(e) => Some(Err(Stop::Corrupted(e))),
                 Ok(tail) if tail >= target => Some(Ok(())),
-                Ok(_) if peer::is_gone(&header.control.receiver, liveness) => {
+                Ok(_) if receiver.is_gone(&header.control.receiver, liveness) => {
                     Some(Err(Stop::Disconnected))
                 }
                 Ok(_) => None,
             },
-        )
+        );
+        if let Err(Stop::Corrupted(e)) = result {
+            self.poisoned = Some(e);
+        }
+        result
     }
 
     /// Whether the receiver has detached or died (reads `/proc`).
     pub(crate) fn is_disconnected(&self) -> bool {
-        peer::is_gone(&self.region.header().control.receiver, true)
+        self.receiver
+            .is_gone(&self.region.header().control.receiver, true)
     }
 }
 
