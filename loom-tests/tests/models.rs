@@ -69,8 +69,8 @@ fn wrap_padding_and_multi_slot() {
         let q = queue(4, 1024);
         let mut tx = q.sender().unwrap();
         let mut rx = q.receiver().unwrap();
-        let first = [1u8; 100]; // 3 slots: positions 0..3
-        let second = [2u8; 60]; // 2 slots: padding at 3, then 4..6
+        let first = [1u8; 150]; // 16 + 150 B: 3 slots, positions 0..3
+        let second = [2u8; 60]; // 16 + 60 B: 2 slots; padding at 3, then 4..6
         let t = thread::spawn(move || {
             tx.send(&first).unwrap();
             tx.send(&second).unwrap();
@@ -183,6 +183,26 @@ fn sender_disconnect_drains() {
         let q = queue(4, 1024);
         let mut tx = q.sender().unwrap();
         let mut rx = q.receiver().unwrap();
+        let t = thread::spawn(move || {
+            tx.send(b"last words").unwrap();
+            drop(tx);
+        });
+        assert_eq!(rx.recv().unwrap(), b"last words");
+        assert_eq!(rx.recv(), Err(RecvError::Disconnected));
+        t.join().unwrap();
+    });
+}
+
+/// Proves: the same drain guarantee for a receiver that only spins (no
+/// futex, so no SeqCst fence on its side): detach's Release must carry the
+/// sender's last head store to the receiver that sees the empty token.
+#[test]
+fn sender_disconnect_drains_spinning() {
+    model(|| {
+        let q = queue(4, 1024);
+        let mut tx = q.sender().unwrap();
+        let mut rx = q.receiver().unwrap();
+        rx.set_wait_strategy(WaitStrategy::Spin);
         let t = thread::spawn(move || {
             tx.send(b"last words").unwrap();
             drop(tx);
