@@ -28,7 +28,7 @@ use crate::frag::{self, Reassembly, Step};
 use crate::layout::{Config, Kind, RECORD_HEADER, RecordHeader};
 use crate::peer;
 use crate::segment::Region;
-use crate::sync::Ordering::{Acquire, Relaxed, Release};
+use crate::sync::Ordering::{Acquire, Release};
 use crate::wait::{self, Deadline, WaitStrategy};
 
 /// Copy of the validated configuration with the derived numbers each side
@@ -244,7 +244,7 @@ impl Producer {
         // SYNC: head-publish. Release: the payload and header written above
         // are visible to the receiver that Acquire-loads this head.
         shared.producer.head.store(self.head, Release);
-        shared.producer.counters.records.fetch_add(1, Relaxed);
+        shared.producer.counters.records.bump();
         wait::wake_peer(&shared.control.rx_sleeping, &shared.producer.counters.wakes);
     }
 
@@ -326,12 +326,7 @@ impl Producer {
                 self.write_record(kind, &msg[range], msg.len() as u64, deadline)?;
             }
         }
-        self.region
-            .header()
-            .producer
-            .counters
-            .messages
-            .fetch_add(1, Relaxed);
+        self.region.header().producer.counters.messages.bump();
         Ok(())
     }
 
@@ -373,12 +368,7 @@ impl Producer {
             },
             slots,
         );
-        self.region
-            .header()
-            .producer
-            .counters
-            .messages
-            .fetch_add(1, Relaxed);
+        self.region.header().producer.counters.messages.bump();
     }
 
     /// Waits until the receiver has consumed everything published so far.
@@ -604,7 +594,7 @@ impl Consumer {
         // SYNC: tail-publish. Release: our reads of the freed slots happen
         // before the sender, Acquire-loading this tail, overwrites them.
         shared.consumer.tail.store(self.tail, Release);
-        shared.consumer.counters.records.fetch_add(1, Relaxed);
+        shared.consumer.counters.records.bump();
         wait::wake_peer(&shared.control.tx_sleeping, &shared.consumer.counters.wakes);
     }
 
@@ -664,12 +654,7 @@ impl Consumer {
     }
 
     fn count_message(&self) {
-        self.region
-            .header()
-            .consumer
-            .counters
-            .messages
-            .fetch_add(1, Relaxed);
+        self.region.header().consumer.counters.messages.bump();
     }
 
     /// Whether the sender has detached or died (reads `/proc`).

@@ -53,6 +53,15 @@ macro_rules! atomic {
                 self.0.fetch_add(value, order)
             }
 
+            /// Adds one to a counter that only the calling side writes: a
+            /// plain load and store, without the locked read-modify-write
+            /// (and full barrier, on x86) of `fetch_add`. Relaxed: counters
+            /// are statistics, never used for synchronisation.
+            #[inline]
+            pub(crate) fn bump(&self) {
+                self.0.store(self.0.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed)
+            }
+
             #[inline]
             pub(crate) fn compare_exchange(
                 &self,

@@ -171,7 +171,7 @@ pub(crate) fn wait_until<T>(
         flag.store(1, Relaxed);
         // Counted at registration, so `wakes <= sleeps` holds at all times:
         // a wake needs a registered `1` to swap away.
-        sleeps.fetch_add(1, Relaxed);
+        sleeps.bump();
         // SYNC: sleep-register. Pairs with the fence in `wake_peer`: either
         // the poll below sees the peer's latest index, or the peer sees our
         // `1` and wakes us.
@@ -208,7 +208,7 @@ pub(crate) fn wake_peer(word: &FutexWord, wakes: &AtomicU64) {
     // sleep. Relaxed is enough: the futex call itself orders the wake after
     // the swap, and the waiter re-checks its condition after waking.
     if flag.load(Relaxed) != 0 && flag.swap(0, Relaxed) != 0 {
-        wakes.fetch_add(1, Relaxed);
+        wakes.bump();
         word.wake_all();
     }
 }
