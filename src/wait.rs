@@ -168,7 +168,13 @@ pub(crate) fn wait_until<T>(
     // Sleep phase.
     let flag = word.word();
     loop {
-        flag.store(1, Relaxed);
+        // Registration and its reset are read-modify-writes, so each is
+        // ordered after the publisher's last claim (`swap(0)` below) in the
+        // flag's modification order. Plain stores are enough in the C++
+        // model (coherence and the SeqCst fences order them), but loom keeps
+        // modification order as a partial order and only sees it with RMWs;
+        // on this slow path the cost of an `xchg` does not matter.
+        flag.swap(1, Relaxed);
         // Counted at registration, so `wakes <= sleeps` holds at all times:
         // a wake needs a registered `1` to swap away.
         sleeps.bump();
@@ -182,11 +188,11 @@ pub(crate) fn wait_until<T>(
             last_liveness = now;
         }
         if let Some(done) = poll(check) {
-            flag.store(0, Relaxed);
+            flag.swap(0, Relaxed);
             return done;
         }
         if deadline.passed(now) {
-            flag.store(0, Relaxed);
+            flag.swap(0, Relaxed);
             return Err(Stop::Timeout);
         }
         let slice = deadline
