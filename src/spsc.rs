@@ -22,6 +22,7 @@
 //! violation is a [`CorruptedError`], and the handle refuses further work.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::error::{CorruptedError, OpenError, Role, Stop};
 use crate::frag::{self, Reassembly, Step};
@@ -122,6 +123,8 @@ pub(crate) struct Producer {
     poisoned: Option<CorruptedError>,
     /// Which receivers count as our peer (see `peer::Session`).
     receiver: peer::Session,
+    /// When the receiver's liveness was last checked (see `wait_until`).
+    last_liveness: Instant,
     pub(crate) strategy: WaitStrategy,
 }
 
@@ -149,6 +152,7 @@ impl Producer {
             cached_tail: tail,
             poisoned: None,
             receiver,
+            last_liveness: Instant::now(),
             strategy,
         })
     }
@@ -206,6 +210,7 @@ impl Producer {
         }
         let (region, head, slots) = (&*self.region, self.head, self.geo.slots);
         let cached = &mut self.cached_tail;
+        let last_liveness = &mut self.last_liveness;
         let receiver = &self.receiver;
         let header = region.header();
         let result = wait::wait_until(
@@ -213,6 +218,7 @@ impl Producer {
             deadline,
             &header.control.tx_sleeping,
             &header.producer.counters.sleeps,
+            last_liveness,
             |liveness| match load_tail(region, head, slots, cached) {
                 Err(e) => Some(Err(Stop::Corrupted(e))),
                 Ok(tail) if head - tail <= limit => Some(Ok(())),
@@ -382,6 +388,7 @@ impl Producer {
         }
         let (region, head, slots) = (&*self.region, self.head, self.geo.slots);
         let cached = &mut self.cached_tail;
+        let last_liveness = &mut self.last_liveness;
         let receiver = &self.receiver;
         let header = region.header();
         let result = wait::wait_until(
@@ -389,6 +396,7 @@ impl Producer {
             deadline,
             &header.control.tx_sleeping,
             &header.producer.counters.sleeps,
+            last_liveness,
             |liveness| match load_tail(region, head, slots, cached) {
                 Err(e) => Some(Err(Stop::Corrupted(e))),
                 Ok(tail) if tail >= target => Some(Ok(())),
@@ -448,6 +456,8 @@ pub(crate) struct Consumer {
     cached_head: u64,
     poisoned: Option<CorruptedError>,
     assembly: Reassembly,
+    /// When the sender's liveness was last checked (see `wait_until`).
+    last_liveness: Instant,
     pub(crate) strategy: WaitStrategy,
 }
 
@@ -473,6 +483,7 @@ impl Consumer {
             cached_head: head,
             poisoned: None,
             assembly: Reassembly::default(),
+            last_liveness: Instant::now(),
             strategy,
         })
     }
@@ -504,12 +515,14 @@ impl Consumer {
         if self.tail == self.cached_head {
             let (region, tail, slots) = (&*self.region, self.tail, self.geo.slots);
             let cached = &mut self.cached_head;
+            let last_liveness = &mut self.last_liveness;
             let header = region.header();
             wait::wait_until(
                 self.strategy,
                 deadline,
                 &header.control.rx_sleeping,
                 &header.consumer.counters.sleeps,
+                last_liveness,
                 |liveness| match load_head(region, tail, slots, cached) {
                     Err(e) => Some(Err(Stop::Corrupted(e))),
                     Ok(head) if head != tail => Some(Ok(())),

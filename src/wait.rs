@@ -116,17 +116,31 @@ fn single_cpu() -> bool {
 /// the peer is still there, `Some(Ok)` when it holds and `Some(Err)` to
 /// stop. When `check_liveness` is true it should also ask whether the peer
 /// process is alive (a `/proc` read), which it is told at most once a slice.
+///
+/// `last_liveness` is the handle's time of its last liveness check; it
+/// carries over between calls, so that even a caller that only ever uses
+/// non-blocking calls learns of a dead peer within a slice.
 pub(crate) fn wait_until<T>(
     strategy: WaitStrategy,
     deadline: Deadline,
     word: &FutexWord,
     sleeps: &AtomicU64,
+    last_liveness: &mut Instant,
     mut poll: impl FnMut(bool) -> Option<Result<T, Stop>>,
 ) -> Result<T, Stop> {
     if let Some(done) = poll(false) {
         return done;
     }
     if deadline == Deadline::Now {
+        // A non-blocking call that found nothing: look at the peer's
+        // liveness if it has not been looked at for a slice.
+        let now = Instant::now();
+        if now.duration_since(*last_liveness) >= LIVENESS_SLICE {
+            *last_liveness = now;
+            if let Some(done) = poll(true) {
+                return done;
+            }
+        }
         return Err(Stop::WouldBlock);
     }
     let start = Instant::now();
@@ -136,7 +150,6 @@ pub(crate) fn wait_until<T>(
         WaitStrategy::SpinThenBlock(_) if single_cpu() || crate::sync::LOOM => Some(Duration::ZERO),
         WaitStrategy::SpinThenBlock(budget) => Some(budget),
     };
-    let mut last_liveness = start;
 
     // Spin phase: poll with a pause hint, looking at the clock every few
     // dozen polls only (reading it costs about as much as a poll).
@@ -149,9 +162,9 @@ pub(crate) fn wait_until<T>(
                 }
             }
             let now = Instant::now();
-            let check = now.duration_since(last_liveness) >= LIVENESS_SLICE;
+            let check = now.duration_since(*last_liveness) >= LIVENESS_SLICE;
             if check {
-                last_liveness = now;
+                *last_liveness = now;
                 if let Some(done) = poll(true) {
                     return done;
                 }
@@ -183,9 +196,9 @@ pub(crate) fn wait_until<T>(
         // `1` and wakes us.
         fence(SeqCst);
         let now = Instant::now();
-        let check = now.duration_since(last_liveness) >= LIVENESS_SLICE;
+        let check = now.duration_since(*last_liveness) >= LIVENESS_SLICE;
         if check {
-            last_liveness = now;
+            *last_liveness = now;
         }
         if let Some(done) = poll(check) {
             flag.swap(0, Relaxed);

@@ -1,1 +1,434 @@
-fn main() {}
+//! `shmq-peer`: the other process in shmq's cross-process tests.
+//!
+//! ```text
+//! shmq-peer <scenario> <queue> [key=value ...]
+//! ```
+//!
+//! The queue must exist (the test creates it, and removes it). The peer
+//! opens it, attaches one end (or both ends of two queues), plays the
+//! scenario and exits: status 0 when everything went as expected, 1 with a
+//! message on stderr when not, 2 for bad arguments, 3 when its watchdog
+//! fired (every scenario is bounded by `timeout_ms`, default 120000, so a
+//! broken test fails instead of hanging). Results go to stdout, one line
+//! each.
+//!
+//! Options for every scenario:
+//! - `wait=default|block|spin|spin:<micros>`: the ends' wait strategy.
+//! - `timeout_ms=<n>`: the watchdog.
+//!
+//! Scenarios (`seed`, `count`, `max` describe a message stream, see
+//! `Stream` in `mod.rs`; `max` defaults to three times the ring capacity):
+//! - `send-stream seed= count= [max=] [big=<bytes>] [hold=1]`: sends the
+//!   stream (alternating `send` and `reserve`/`commit`), prints
+//!   `sent <count> <bytes>`; then, with `big`, sends one more message of
+//!   that many bytes; with `hold=1`, holds the sender until stdin closes;
+//!   then exits, detaching.
+//! - `recv-stream seed= count= [max=] [end=disconnect|exit]`: receives and
+//!   checks `count` messages (cycling `recv`, `recv_into`, `recv_with`);
+//!   with `end=disconnect` (default) the next receive must report
+//!   `Disconnected`. Prints `received <count> <bytes>`.
+//! - `hold role=sender|receiver`: attaches that end, prints
+//!   `ready <pid>`, holds it until stdin closes (or it is killed).
+//! - `wake-echo ack=<queue2>`: receives from `<queue>` and answers each
+//!   message on `<queue2>` with 16 bytes: the message's first 8 and the
+//!   receiver's `stats().receiver.sleeps` read right after the receive
+//!   returned. Both ends block (no spinning) unless `wait` says otherwise.
+//!   Ends at `Disconnected`; prints `echoed <n>`.
+//! - `send-counted count= side=<queue2>`: sends `count` messages of 16
+//!   bytes, `{seq, stats().sender.sleeps read before this send}`, each
+//!   announced first by the same 16 bytes on `<queue2>` (whose ring must
+//!   not fill up); the sender blocks (no spinning) unless `wait` says
+//!   otherwise. Prints `sent <n>`.
+//! - `send-pod count=`: `send_pod`s ticks `0..count`, then a 3-byte
+//!   message, then tick `count`. Prints `sent <count>`.
+//! - `recv-pod count=`: the other side of `send-pod`: `recv_pod`s `count`
+//!   ticks, expects `WrongSize` for the 3-byte message, one more tick, then
+//!   `Disconnected`. Prints `received <count>`.
+//! - `slow-recv seed= count= delay_ms= [max=]`: prints `ready`, then sleeps
+//!   `delay_ms` before each receive of a stream message; then expects
+//!   `Disconnected`. Prints `received <count> <bytes>`.
+//! - `expect-corrupt`: attaches the receiver, prints `ready`, then expects
+//!   its next receive (within 10 s) and the one after to report
+//!   `Corrupted`. Prints `corrupted <check>`.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::process::exit;
+use std::time::Duration;
+
+use shmq::{Queue, RecvError, RecvTimeoutError, WaitStrategy};
+
+#[path = "mod.rs"]
+mod support;
+
+use support::{Stream, Tick, recv_one, send_one};
+
+type Outcome = Result<(), String>;
+
+struct Args {
+    scenario: String,
+    queue: String,
+    opts: HashMap<String, String>,
+}
+
+impl Args {
+    fn parse() -> Result<Args, String> {
+        let mut it = std::env::args().skip(1);
+        let scenario = it.next().ok_or("missing scenario")?;
+        let queue = it.next().ok_or("missing queue name")?;
+        let mut opts = HashMap::new();
+        for arg in it {
+            let (k, v) = arg
+                .split_once('=')
+                .ok_or_else(|| format!("expected key=value, got {arg:?}"))?;
+            opts.insert(k.to_string(), v.to_string());
+        }
+        Ok(Args {
+            scenario,
+            queue,
+            opts,
+        })
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.opts.get(key).map(String::as_str)
+    }
+
+    fn num(&self, key: &str) -> Result<u64, String> {
+        let v = self
+            .get(key)
+            .ok_or_else(|| format!("missing option {key}="))?;
+        let parsed = match v.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16),
+            None => v.parse(),
+        };
+        parsed.map_err(|_| format!("bad number {key}={v}"))
+    }
+
+    fn num_or(&self, key: &str, default: u64) -> Result<u64, String> {
+        if self.get(key).is_some() {
+            self.num(key)
+        } else {
+            Ok(default)
+        }
+    }
+
+    fn wait(&self, default: WaitStrategy) -> Result<WaitStrategy, String> {
+        Ok(match self.get("wait") {
+            None => default,
+            Some("default") => WaitStrategy::default(),
+            Some("block") => WaitStrategy::Block,
+            Some("spin") => WaitStrategy::Spin,
+            Some(other) => match other.strip_prefix("spin:").map(str::parse) {
+                Some(Ok(us)) => WaitStrategy::SpinThenBlock(Duration::from_micros(us)),
+                _ => return Err(format!("bad wait={other}")),
+            },
+        })
+    }
+
+    fn open(&self, name: &str, default: WaitStrategy) -> Result<Queue, String> {
+        Queue::builder(name)
+            .wait_strategy(self.wait(default)?)
+            .open()
+            .map_err(|e| format!("opening queue {name}: {e}"))
+    }
+
+    fn stream(&self, queue: &Queue) -> Result<Stream, String> {
+        let max = match self.get("max") {
+            Some(_) => Some(self.num("max")? as usize),
+            None => None,
+        };
+        Ok(Stream::for_queue(self.num("seed")?, queue, max))
+    }
+}
+
+fn main() {
+    let args = match Args::parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("shmq-peer: {e}\nusage: shmq-peer <scenario> <queue> [key=value ...]");
+            exit(2);
+        }
+    };
+    let limit = match args.num_or("timeout_ms", 120_000) {
+        Ok(ms) => Duration::from_millis(ms),
+        Err(e) => {
+            eprintln!("shmq-peer: {e}");
+            exit(2);
+        }
+    };
+    let what = format!("shmq-peer {} {}", args.scenario, args.queue);
+    let watchdog_what = what.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        eprintln!("{watchdog_what}: watchdog: still running after {limit:?}, giving up");
+        exit(3);
+    });
+    let outcome = match args.scenario.as_str() {
+        "send-stream" => send_stream(&args),
+        "recv-stream" => recv_stream(&args),
+        "hold" => hold(&args),
+        "wake-echo" => wake_echo(&args),
+        "send-counted" => send_counted(&args),
+        "send-pod" => send_pod(&args),
+        "recv-pod" => recv_pod(&args),
+        "slow-recv" => slow_recv(&args),
+        "expect-corrupt" => expect_corrupt(&args),
+        other => {
+            eprintln!("shmq-peer: unknown scenario {other:?}");
+            exit(2);
+        }
+    };
+    if let Err(e) = outcome {
+        eprintln!("{what}: {e}");
+        exit(1);
+    }
+}
+
+/// Blocks until stdin reaches end of file (the test closed it or died).
+fn hold_until_stdin_closes() {
+    let mut sink = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut sink);
+}
+
+fn send_stream(args: &Args) -> Outcome {
+    let queue = args.open(&args.queue, WaitStrategy::default())?;
+    let stream = args.stream(&queue)?;
+    let count = args.num("count")?;
+    let mut tx = queue
+        .sender()
+        .map_err(|e| format!("attaching sender: {e}"))?;
+    let mut buf = Vec::new();
+    let mut bytes = 0u64;
+    for seq in 0..count {
+        bytes += send_one(&mut tx, &stream, seq, &mut buf)
+            .map_err(|e| format!("seed {:#x}: sending message {seq}: {e}", stream.seed))?
+            as u64;
+    }
+    println!("sent {count} {bytes}");
+    if let Some(big) = args.get("big") {
+        let big: usize = big.parse().map_err(|_| "bad big=")?;
+        let msg = &support::pool()[..big];
+        tx.send(msg)
+            .map_err(|e| format!("sending the {big}-byte message: {e}"))?;
+        println!("sent-big {big}");
+    }
+    if args.get("hold") == Some("1") {
+        hold_until_stdin_closes();
+    }
+    Ok(())
+}
+
+fn recv_stream(args: &Args) -> Outcome {
+    let queue = args.open(&args.queue, WaitStrategy::default())?;
+    let stream = args.stream(&queue)?;
+    let count = args.num("count")?;
+    let mut rx = queue
+        .receiver()
+        .map_err(|e| format!("attaching receiver: {e}"))?;
+    let mut buf = Vec::new();
+    let mut bytes = 0u64;
+    for seq in 0..count {
+        bytes += recv_one(&mut rx, &stream, seq, &mut buf)? as u64;
+    }
+    match args.get("end").unwrap_or("disconnect") {
+        "disconnect" => match rx.recv() {
+            Err(RecvError::Disconnected) => {}
+            other => {
+                return Err(format!(
+                    "after {count} messages: expected Disconnected, got {:?}",
+                    other.map(|m| m.len())
+                ));
+            }
+        },
+        "exit" => {}
+        other => return Err(format!("bad end={other}")),
+    }
+    println!("received {count} {bytes}");
+    Ok(())
+}
+
+fn hold(args: &Args) -> Outcome {
+    let queue = args.open(&args.queue, WaitStrategy::default())?;
+    match args.get("role") {
+        Some("sender") => {
+            let _tx = queue
+                .sender()
+                .map_err(|e| format!("attaching sender: {e}"))?;
+            println!("ready {}", std::process::id());
+            hold_until_stdin_closes();
+        }
+        Some("receiver") => {
+            let _rx = queue
+                .receiver()
+                .map_err(|e| format!("attaching receiver: {e}"))?;
+            println!("ready {}", std::process::id());
+            hold_until_stdin_closes();
+        }
+        other => return Err(format!("bad role={other:?}")),
+    }
+    Ok(())
+}
+
+fn wake_echo(args: &Args) -> Outcome {
+    let queue = args.open(&args.queue, WaitStrategy::Block)?;
+    let ack_name = args.get("ack").ok_or("missing option ack=")?;
+    let ack = args.open(ack_name, WaitStrategy::Block)?;
+    let mut rx = queue
+        .receiver()
+        .map_err(|e| format!("attaching receiver: {e}"))?;
+    let mut tx = ack
+        .sender()
+        .map_err(|e| format!("attaching ack sender: {e}"))?;
+    let mut n = 0u64;
+    loop {
+        let msg = match rx.recv() {
+            Ok(m) => m,
+            Err(RecvError::Disconnected) => break,
+            Err(e) => return Err(format!("receiving message {n}: {e}")),
+        };
+        // Read after the receive returned: any later increment is a sleep
+        // of the next receive.
+        let sleeps = queue.stats().receiver.sleeps;
+        if msg.len() < 8 {
+            return Err(format!("message {n} is {} bytes", msg.len()));
+        }
+        let mut reply = [0u8; 16];
+        reply[..8].copy_from_slice(&msg[..8]);
+        reply[8..].copy_from_slice(&sleeps.to_le_bytes());
+        tx.send(&reply)
+            .map_err(|e| format!("acknowledging message {n}: {e}"))?;
+        n += 1;
+    }
+    println!("echoed {n}");
+    Ok(())
+}
+
+fn send_counted(args: &Args) -> Outcome {
+    let queue = args.open(&args.queue, WaitStrategy::Block)?;
+    let side_name = args.get("side").ok_or("missing option side=")?;
+    let side = args.open(side_name, WaitStrategy::default())?;
+    let count = args.num("count")?;
+    let mut tx = queue
+        .sender()
+        .map_err(|e| format!("attaching sender: {e}"))?;
+    let mut announce = side
+        .sender()
+        .map_err(|e| format!("attaching side sender: {e}"))?;
+    for seq in 0..count {
+        // Only this send's waits can move the counter past this value.
+        let sleeps = queue.stats().sender.sleeps;
+        let mut msg = [0u8; 16];
+        msg[..8].copy_from_slice(&seq.to_le_bytes());
+        msg[8..].copy_from_slice(&sleeps.to_le_bytes());
+        announce
+            .try_send(&msg)
+            .map_err(|e| format!("announcing message {seq}: {e}"))?;
+        tx.send(&msg)
+            .map_err(|e| format!("sending message {seq}: {e}"))?;
+    }
+    println!("sent {count}");
+    Ok(())
+}
+
+fn send_pod(args: &Args) -> Outcome {
+    let queue = args.open(&args.queue, WaitStrategy::default())?;
+    let count = args.num("count")?;
+    let mut tx = queue
+        .sender()
+        .map_err(|e| format!("attaching sender: {e}"))?;
+    for seq in 0..count {
+        tx.send_pod(&Tick::new(seq))
+            .map_err(|e| format!("send_pod {seq}: {e}"))?;
+    }
+    tx.send(b"odd").map_err(|e| format!("sending odd: {e}"))?;
+    tx.send_pod(&Tick::new(count))
+        .map_err(|e| format!("send_pod {count}: {e}"))?;
+    println!("sent {count}");
+    Ok(())
+}
+
+fn recv_pod(args: &Args) -> Outcome {
+    let queue = args.open(&args.queue, WaitStrategy::default())?;
+    let count = args.num("count")?;
+    let mut rx = queue
+        .receiver()
+        .map_err(|e| format!("attaching receiver: {e}"))?;
+    for seq in 0..count {
+        let tick: Tick = rx.recv_pod().map_err(|e| format!("recv_pod {seq}: {e}"))?;
+        if tick != Tick::new(seq) {
+            return Err(format!("tick {seq}: got {tick:?}"));
+        }
+    }
+    match rx.recv_pod::<Tick>() {
+        Err(RecvError::WrongSize {
+            expected: 32,
+            found: 3,
+        }) => {}
+        other => return Err(format!("3-byte message: expected WrongSize, got {other:?}")),
+    }
+    let last: Tick = rx
+        .recv_pod()
+        .map_err(|e| format!("recv_pod after WrongSize: {e}"))?;
+    if last != Tick::new(count) {
+        return Err(format!("last tick: got {last:?}"));
+    }
+    match rx.recv_pod::<Tick>() {
+        Err(RecvError::Disconnected) => {}
+        other => return Err(format!("at the end: expected Disconnected, got {other:?}")),
+    }
+    println!("received {count}");
+    Ok(())
+}
+
+fn slow_recv(args: &Args) -> Outcome {
+    let queue = args.open(&args.queue, WaitStrategy::default())?;
+    let stream = args.stream(&queue)?;
+    let count = args.num("count")?;
+    let delay = Duration::from_millis(args.num("delay_ms")?);
+    let mut rx = queue
+        .receiver()
+        .map_err(|e| format!("attaching receiver: {e}"))?;
+    println!("ready");
+    let mut buf = Vec::new();
+    let mut bytes = 0u64;
+    for seq in 0..count {
+        std::thread::sleep(delay);
+        bytes += recv_one(&mut rx, &stream, seq, &mut buf)? as u64;
+    }
+    match rx.recv() {
+        Err(RecvError::Disconnected) => {}
+        other => {
+            return Err(format!(
+                "expected Disconnected, got {:?}",
+                other.map(|m| m.len())
+            ));
+        }
+    }
+    println!("received {count} {bytes}");
+    Ok(())
+}
+
+fn expect_corrupt(args: &Args) -> Outcome {
+    let queue = args.open(&args.queue, WaitStrategy::default())?;
+    let mut rx = queue
+        .receiver()
+        .map_err(|e| format!("attaching receiver: {e}"))?;
+    println!("ready");
+    let check = match rx.recv_timeout(Duration::from_secs(10)) {
+        Err(RecvTimeoutError::Corrupted(e)) => e.check(),
+        Ok(msg) => return Err(format!("received a {}-byte message", msg.len())),
+        Err(e) => return Err(format!("expected Corrupted, got {e:?}")),
+    };
+    match rx.recv_timeout(Duration::from_secs(1)) {
+        Err(RecvTimeoutError::Corrupted(_)) => {}
+        other => {
+            return Err(format!(
+                "second receive after Corrupted: got {:?}",
+                other.map(|m| m.len())
+            ));
+        }
+    }
+    println!("corrupted {check}");
+    Ok(())
+}
