@@ -30,6 +30,18 @@ fn messages_queued(region: &crate::segment::Region) -> usize {
 /// process holds it at a time. Dropping it detaches: the receiver drains
 /// what was sent and then sees [`RecvError::Disconnected`].
 ///
+/// # Disconnection
+///
+/// Sends fail with `Disconnected` once the receiver this sender has seen
+/// (attached when the sender attached, or attached since) has detached or
+/// died. A queue is persistent: while no receiver has been seen, messages
+/// wait in the ring for the next one. A receiver that detaches cleanly is
+/// noticed on the next send; one that dies without detaching (`kill -9`) is
+/// noticed by a send that has to wait for room (within about 40 ms of
+/// sleeping) or by `try_send` on a full ring (within 40 ms); until then,
+/// messages that fit are written to the ring, where a receiver that takes
+/// over the dead one's end will find them.
+///
 /// Sending copies the message into the ring (no allocation, no system call
 /// unless the receiver is asleep). [`reserve`](Sender::reserve) lets you
 /// build the message in the ring instead.
@@ -331,6 +343,16 @@ impl std::ops::DerefMut for SendGuard<'_> {
 /// Messages arrive in order, each exactly once and whole. When the sender
 /// detaches or dies, every message it committed is still delivered before
 /// [`RecvError::Disconnected`].
+///
+/// # Disconnection
+///
+/// Once a sender has ever attached, a receiver that finds the ring empty
+/// and no live sender reports `Disconnected` (so `send` then `recv` in two
+/// runs of a program works: the receiver drains and ends). Before any sender
+/// has attached it waits for one. A sender that dies without detaching is
+/// noticed within about 40 ms by a waiting receive, and by `try_recv` on an
+/// empty ring once 40 ms have passed since its last check. A new sender may
+/// attach later; receiving then goes on.
 ///
 /// [`Queue::receiver`]: crate::Queue::receiver
 #[derive(Debug)]
