@@ -115,6 +115,9 @@ mod sync;
 mod sys;
 mod wait;
 
+#[cfg(fuzzing)]
+pub mod fuzz;
+
 pub use channel::{Iter, Receiver, SendGuard, Sender, TryIter};
 pub use error::{
     CorruptedError, OpenError, RecvError, RecvTimeoutError, Role, SendError, SendTimeoutError,

@@ -274,7 +274,7 @@ impl Region {
 
 /// Checks every header field of a ready segment of `file_size` bytes and
 /// returns the configuration it describes.
-fn validate_header(header: &Header, file_size: u64) -> Result<Config, OpenError> {
+pub(crate) fn validate_header(header: &Header, file_size: u64) -> Result<Config, OpenError> {
     let meta = &header.meta;
     let magic = meta.magic.load(Relaxed);
     if magic != MAGIC {
