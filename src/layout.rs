@@ -14,9 +14,10 @@
 //!              |   tail u64 | counters: messages, records, sleeps, wakes|
 //! offset 384   +--------------------------------------------------------+
 //!              | ControlLine (128 B, written only on sleep and attach)  |
-//!              |   rx_sleeping u32 (futex) | tx_sleeping u32 (futex)    |
+//!              |   rx: sleeping u32 (futex), waker_cpu u32              |
+//!              |   tx: sleeping u32 (futex), waker_cpu u32              |
 //!              |   sender: token u64, epoch u32                         |
-//!              |   receiver: token u64, epoch u32                       |
+//!              |   receiver: token u64, epoch u32 | symmetric u32       |
 //! offset 512   +--------------------------------------------------------+
 //!              | slot 0 | slot 1 | ... | slot N-1   (N x slot_size B)   |
 //!              +--------------------------------------------------------+
@@ -134,20 +135,37 @@ pub(crate) struct ConsumerLine {
     pub(crate) counters: Counters,
 }
 
-/// Futex words and owners: written only when a side goes to sleep, is woken,
-/// attaches or detaches, so the per-message reads of them (is anyone asleep?
-/// is the receiver still there?) hit a line that stays shared in both caches.
+/// One direction's sleep/wake words.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub(crate) struct WakeSlot {
+    /// `1` while the waiting side is (about to be) asleep on this futex.
+    pub(crate) sleeping: FutexWord,
+    /// CPU the waker ran on when it last woke the sleeper: a sleeper that
+    /// wakes up on the same CPU shares it with its peer, and then spinning
+    /// only delays the peer.
+    pub(crate) waker_cpu: AtomicU32,
+}
+
+/// Futex words, owners and the barrier mode: written only when a side goes
+/// to sleep, is woken, attaches or detaches, so the per-message reads of
+/// them (is anyone asleep? is the receiver still there?) hit a line that
+/// stays shared in both caches.
 #[repr(C, align(128))]
 #[derive(Debug, Default)]
 pub(crate) struct ControlLine {
-    /// `1` while the receiver is (about to be) asleep waiting for data.
-    pub(crate) rx_sleeping: FutexWord,
-    /// `1` while the sender is (about to be) asleep waiting for the receiver.
-    pub(crate) tx_sleeping: FutexWord,
+    /// The receiver waiting for data.
+    pub(crate) rx: WakeSlot,
+    /// The sender waiting for room (or for the receiver, in `flush`).
+    pub(crate) tx: WakeSlot,
     /// Who holds the sending end.
     pub(crate) sender: Owner,
     /// Who holds the receiving end.
     pub(crate) receiver: Owner,
+    /// Non-zero once a process that cannot take part in the asymmetric
+    /// barrier (see `sync::barrier`) has attached: from then on every
+    /// publisher uses a full fence. Sticky.
+    pub(crate) symmetric: AtomicU32,
 }
 
 /// The segment header.
@@ -185,10 +203,14 @@ const _: () = {
     assert!(size_of::<ProducerLine>() == 128);
     assert!(size_of::<ConsumerLine>() == 128);
     assert!(size_of::<ControlLine>() == 128);
-    assert!(offset_of!(ControlLine, rx_sleeping) == 0);
-    assert!(offset_of!(ControlLine, tx_sleeping) == 4);
-    assert!(offset_of!(ControlLine, sender) == 8);
-    assert!(offset_of!(ControlLine, receiver) == 24);
+    assert!(size_of::<WakeSlot>() == 8);
+    assert!(offset_of!(WakeSlot, sleeping) == 0);
+    assert!(offset_of!(WakeSlot, waker_cpu) == 4);
+    assert!(offset_of!(ControlLine, rx) == 0);
+    assert!(offset_of!(ControlLine, tx) == 8);
+    assert!(offset_of!(ControlLine, sender) == 16);
+    assert!(offset_of!(ControlLine, receiver) == 32);
+    assert!(offset_of!(ControlLine, symmetric) == 48);
     assert!(size_of::<Owner>() == 16);
     assert!(size_of::<RecordHeader>() == RECORD_HEADER);
     assert!(HEADER_SIZE % 128 == 0);

@@ -22,15 +22,14 @@
 //! violation is a [`CorruptedError`], and the handle refuses further work.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::error::{CorruptedError, OpenError, Role, Stop};
 use crate::frag::{self, Reassembly, Step};
 use crate::layout::{Config, Kind, RECORD_HEADER, RecordHeader};
 use crate::peer;
 use crate::segment::Region;
-use crate::sync::Ordering::{Acquire, Release};
-use crate::wait::{self, Deadline, WaitStrategy};
+use crate::sync::Ordering::{Acquire, Relaxed, Release};
+use crate::wait::{self, Deadline, WaitState, WaitStrategy};
 
 /// Copy of the validated configuration with the derived numbers each side
 /// needs on every message.
@@ -58,6 +57,17 @@ impl Geometry {
     fn offset(&self, position: u64) -> usize {
         (position & self.mask) as usize * self.config.slot_size
     }
+}
+
+/// Whether this process may publish with the light barrier; if it cannot
+/// take part in the asymmetric pair, marks the segment symmetric first.
+fn barrier_ready(control: &crate::layout::ControlLine) -> bool {
+    let ready = crate::sync::barrier::asymmetric_available();
+    if !ready {
+        control.symmetric.store(1, Relaxed);
+        crate::sync::fence(crate::sync::Ordering::SeqCst);
+    }
+    ready
 }
 
 /// Checks an index pair read from the segment.
@@ -123,8 +133,10 @@ pub(crate) struct Producer {
     poisoned: Option<CorruptedError>,
     /// Which receivers count as our peer (see `peer::Session`).
     receiver: peer::Session,
-    /// When the receiver's liveness was last checked (see `wait_until`).
-    last_liveness: Instant,
+    /// Liveness and CPU-sharing memory of our waits.
+    wait: WaitState,
+    /// Whether this process can use the light half of the wake barrier.
+    asymmetric: bool,
     pub(crate) strategy: WaitStrategy,
 }
 
@@ -144,6 +156,7 @@ impl Producer {
             return Err(OpenError::BadHeader("head and tail indices out of range"));
         }
         let receiver = peer::Session::start(&header.control.receiver);
+        let asymmetric = barrier_ready(&header.control);
         Ok(Producer {
             region,
             geo,
@@ -152,7 +165,8 @@ impl Producer {
             cached_tail: tail,
             poisoned: None,
             receiver,
-            last_liveness: Instant::now(),
+            wait: WaitState::new(),
+            asymmetric,
             strategy,
         })
     }
@@ -210,15 +224,16 @@ impl Producer {
         }
         let (region, head, slots) = (&*self.region, self.head, self.geo.slots);
         let cached = &mut self.cached_tail;
-        let last_liveness = &mut self.last_liveness;
+        let state = &mut self.wait;
         let receiver = &self.receiver;
         let header = region.header();
         let result = wait::wait_until(
             self.strategy,
             deadline,
-            &header.control.tx_sleeping,
+            &header.control.tx,
+            &header.control.symmetric,
             &header.producer.counters.sleeps,
-            last_liveness,
+            state,
             |liveness| match load_tail(region, head, slots, cached) {
                 Err(e) => Some(Err(Stop::Corrupted(e))),
                 Ok(tail) if head - tail <= limit => Some(Ok(())),
@@ -251,7 +266,12 @@ impl Producer {
         // are visible to the receiver that Acquire-loads this head.
         shared.producer.head.store(self.head, Release);
         shared.producer.counters.records.bump();
-        wait::wake_peer(&shared.control.rx_sleeping, &shared.producer.counters.wakes);
+        let asymmetric = self.asymmetric && shared.control.symmetric.load(Relaxed) == 0;
+        wait::wake_peer(
+            &shared.control.rx,
+            asymmetric,
+            &shared.producer.counters.wakes,
+        );
     }
 
     /// Reserves room for a record of `len` payload bytes at head, writing a
@@ -388,15 +408,16 @@ impl Producer {
         }
         let (region, head, slots) = (&*self.region, self.head, self.geo.slots);
         let cached = &mut self.cached_tail;
-        let last_liveness = &mut self.last_liveness;
+        let state = &mut self.wait;
         let receiver = &self.receiver;
         let header = region.header();
         let result = wait::wait_until(
             self.strategy,
             deadline,
-            &header.control.tx_sleeping,
+            &header.control.tx,
+            &header.control.symmetric,
             &header.producer.counters.sleeps,
-            last_liveness,
+            state,
             |liveness| match load_tail(region, head, slots, cached) {
                 Err(e) => Some(Err(Stop::Corrupted(e))),
                 Ok(tail) if tail >= target => Some(Ok(())),
@@ -429,7 +450,7 @@ impl Drop for Producer {
         let header = self.region.header();
         peer::detach(&header.control.sender, self.token);
         // A receiver asleep waiting for data must learn that none will come.
-        wait::wake_peer(&header.control.rx_sleeping, &header.producer.counters.wakes);
+        wait::wake_peer(&header.control.rx, false, &header.producer.counters.wakes);
     }
 }
 
@@ -456,8 +477,10 @@ pub(crate) struct Consumer {
     cached_head: u64,
     poisoned: Option<CorruptedError>,
     assembly: Reassembly,
-    /// When the sender's liveness was last checked (see `wait_until`).
-    last_liveness: Instant,
+    /// Liveness and CPU-sharing memory of our waits.
+    wait: WaitState,
+    /// Whether this process can use the light half of the wake barrier.
+    asymmetric: bool,
     pub(crate) strategy: WaitStrategy,
 }
 
@@ -475,6 +498,7 @@ impl Consumer {
             peer::detach(&header.control.receiver, token);
             return Err(OpenError::BadHeader("head and tail indices out of range"));
         }
+        let asymmetric = barrier_ready(&header.control);
         Ok(Consumer {
             region,
             geo,
@@ -483,7 +507,8 @@ impl Consumer {
             cached_head: head,
             poisoned: None,
             assembly: Reassembly::default(),
-            last_liveness: Instant::now(),
+            wait: WaitState::new(),
+            asymmetric,
             strategy,
         })
     }
@@ -515,14 +540,15 @@ impl Consumer {
         if self.tail == self.cached_head {
             let (region, tail, slots) = (&*self.region, self.tail, self.geo.slots);
             let cached = &mut self.cached_head;
-            let last_liveness = &mut self.last_liveness;
+            let state = &mut self.wait;
             let header = region.header();
             wait::wait_until(
                 self.strategy,
                 deadline,
-                &header.control.rx_sleeping,
+                &header.control.rx,
+                &header.control.symmetric,
                 &header.consumer.counters.sleeps,
-                last_liveness,
+                state,
                 |liveness| match load_head(region, tail, slots, cached) {
                     Err(e) => Some(Err(Stop::Corrupted(e))),
                     Ok(head) if head != tail => Some(Ok(())),
@@ -608,7 +634,12 @@ impl Consumer {
         // before the sender, Acquire-loading this tail, overwrites them.
         shared.consumer.tail.store(self.tail, Release);
         shared.consumer.counters.records.bump();
-        wait::wake_peer(&shared.control.tx_sleeping, &shared.consumer.counters.wakes);
+        let asymmetric = self.asymmetric && shared.control.symmetric.load(Relaxed) == 0;
+        wait::wake_peer(
+            &shared.control.tx,
+            asymmetric,
+            &shared.consumer.counters.wakes,
+        );
     }
 
     /// Receives one message and calls `f` with its bytes: in place in the
@@ -686,6 +717,6 @@ impl Drop for Consumer {
         let header = self.region.header();
         peer::detach(&header.control.receiver, self.token);
         // A sender asleep on a full ring must learn that nobody will read.
-        wait::wake_peer(&header.control.tx_sleeping, &header.consumer.counters.wakes);
+        wait::wake_peer(&header.control.tx, false, &header.consumer.counters.wakes);
     }
 }

@@ -317,3 +317,78 @@ impl SlotMemory {
         }
     }
 }
+
+/// The store-load barrier pair of the sleep/wake handshake (`wait.rs`).
+///
+/// The handshake is a Dekker pair: the publisher stores its index and then
+/// loads the sleeper's flag; the sleeper stores its flag and then loads the
+/// index. Each side needs a store-load barrier between the two. A plain
+/// `fence(SeqCst)` on both sides is correct but costs the publisher a full
+/// barrier per message, which stalls it until its index store has crossed
+/// to the other core. So, as folly's `asymmetricLightBarrier` /
+/// `asymmetricHeavyBarrier` do, the publisher (the hot path) issues only a
+/// compiler barrier and the sleeper (the slow path) issues
+/// `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`, which makes every thread of
+/// every registered process run a full barrier before it returns. Every
+/// process that attaches to a queue registers; one that cannot (old kernel,
+/// seccomp) marks the segment symmetric and all publishers fall back to
+/// `fence(SeqCst)`.
+///
+/// Under loom both halves are `fence(SeqCst)`: the asymmetric pair gives the
+/// same ordering guarantee as two SeqCst fences, which is what the models
+/// check.
+pub(crate) mod barrier {
+    #[allow(unused_imports)]
+    use super::{Ordering, fence};
+
+    /// Whether this process is registered for, and can issue, global
+    /// expedited membarriers. Decided once per process.
+    pub(crate) fn asymmetric_available() -> bool {
+        #[cfg(any(shmq_loom, miri))]
+        return false;
+        #[cfg(not(any(shmq_loom, miri)))]
+        {
+            use rustix::thread::{MembarrierCommand, membarrier, membarrier_query};
+            static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+            *READY.get_or_init(|| {
+                membarrier_query().contains_command(MembarrierCommand::GlobalExpedited)
+                    && membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok()
+                    && membarrier(MembarrierCommand::GlobalExpedited).is_ok()
+            })
+        }
+    }
+
+    /// The publisher's half: a compiler barrier when `asymmetric`, else a
+    /// full fence.
+    #[inline]
+    pub(crate) fn light(asymmetric: bool) {
+        if asymmetric && !crate::sync::LOOM {
+            std::sync::atomic::compiler_fence(Ordering::SeqCst);
+        } else {
+            fence(Ordering::SeqCst);
+        }
+    }
+
+    /// The sleeper's half: a global expedited membarrier (when this process
+    /// can issue one) and a full fence. Returns `false` if the membarrier
+    /// failed, in which case the caller must make publishers symmetric.
+    pub(crate) fn heavy() -> bool {
+        #[cfg(any(shmq_loom, miri))]
+        let ok = true;
+        #[cfg(not(any(shmq_loom, miri)))]
+        let ok = asymmetric_available() && {
+            use rustix::thread::{MembarrierCommand, membarrier};
+            membarrier(MembarrierCommand::GlobalExpedited).is_ok()
+        };
+        fence(Ordering::SeqCst);
+        ok
+    }
+}
+
+/// The CPU this thread runs on now (0 under loom and Miri).
+pub(crate) fn current_cpu() -> u32 {
+    #[cfg(any(shmq_loom, miri))]
+    return 0;
+    #[cfg(not(any(shmq_loom, miri)))]
+    return rustix::thread::sched_getcpu() as u32;
+}

@@ -4,24 +4,28 @@
 //! classic event-count handshake (folly `EventCount`, Disruptor's
 //! `LiteBlockingWaitStrategy`), with one futex word per direction:
 //!
-//! * the **waiter** stores `1` into its word, issues `fence(SeqCst)`,
-//!   re-checks its condition, and only then sleeps on the word (expecting
-//!   `1`);
-//! * the **publisher** stores its index, issues `fence(SeqCst)`, and loads
+//! * the **waiter** sets its word to `1`, issues the heavy half of a
+//!   store-load barrier pair, re-checks its condition, and only then sleeps
+//!   on the word (expecting `1`);
+//! * the **publisher** stores its index, issues the light half, and loads
 //!   the word: only if it reads `1` does it swap it to `0` and make the wake
 //!   system call.
 //!
-//! The two fences form a Dekker pair (`SYNC: sleep-register`): either the
-//! waiter's re-check sees the new index, or the publisher sees the `1` and
-//! wakes it; a wake-up is never lost, and when nobody sleeps no system call
-//! is made. A sleep is cut into slices of [`LIVENESS_SLICE`] so that a peer
+//! The barrier pair (`sync::barrier`: a compiler barrier for the publisher
+//! and `membarrier` for the sleeper, or `fence(SeqCst)` on both sides where
+//! membarrier is unavailable) makes this a Dekker pair (`SYNC:
+//! sleep-register`): either the waiter's re-check sees the new index, or
+//! the publisher sees the `1` and wakes it; a wake-up is never lost, and
+//! when nobody sleeps no system call is made. A sleep is cut into slices of
+//! [`LIVENESS_SLICE`] so that a peer
 //! that died without detaching (kill -9) is noticed within about two slices.
 
 use std::time::{Duration, Instant};
 
 use crate::error::Stop;
-use crate::sync::Ordering::{Relaxed, SeqCst};
-use crate::sync::{AtomicU64, FutexWord, fence, spin_hint};
+use crate::layout::WakeSlot;
+use crate::sync::Ordering::Relaxed;
+use crate::sync::{AtomicU32, AtomicU64, barrier, current_cpu, spin_hint};
 
 /// How long one futex sleep lasts at most before the waiter checks whether
 /// its peer process is still alive.
@@ -102,11 +106,26 @@ impl Deadline {
     }
 }
 
-/// Whether this process can run on a single CPU only, in which case
-/// spinning just delays the peer.
-fn single_cpu() -> bool {
-    static ONE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ONE.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() == 1))
+/// What a handle remembers between waits.
+#[derive(Debug)]
+pub(crate) struct WaitState {
+    /// When the peer's liveness was last checked; carried over between
+    /// calls so that even a caller that only ever uses non-blocking calls
+    /// learns of a dead peer within a slice.
+    pub(crate) last_liveness: Instant,
+    /// Whether the last wake-up came from a peer on our own CPU. Spinning
+    /// then only keeps the peer off the CPU, so `SpinThenBlock` sleeps at
+    /// once until a wake-up shows the two apart again.
+    pub(crate) shares_cpu: bool,
+}
+
+impl WaitState {
+    pub(crate) fn new() -> Self {
+        WaitState {
+            last_liveness: Instant::now(),
+            shares_cpu: false,
+        }
+    }
 }
 
 /// Polls `poll` until it returns `Some`, waiting between polls as `strategy`
@@ -117,15 +136,15 @@ fn single_cpu() -> bool {
 /// stop. When `check_liveness` is true it should also ask whether the peer
 /// process is alive (a `/proc` read), which it is told at most once a slice.
 ///
-/// `last_liveness` is the handle's time of its last liveness check; it
-/// carries over between calls, so that even a caller that only ever uses
-/// non-blocking calls learns of a dead peer within a slice.
+/// `symmetric` is the segment's barrier-mode word: set if our half of the
+/// barrier pair fails (see `sync::barrier`).
 pub(crate) fn wait_until<T>(
     strategy: WaitStrategy,
     deadline: Deadline,
-    word: &FutexWord,
+    slot: &WakeSlot,
+    symmetric: &AtomicU32,
     sleeps: &AtomicU64,
-    last_liveness: &mut Instant,
+    state: &mut WaitState,
     mut poll: impl FnMut(bool) -> Option<Result<T, Stop>>,
 ) -> Result<T, Stop> {
     if let Some(done) = poll(false) {
@@ -135,8 +154,8 @@ pub(crate) fn wait_until<T>(
         // A non-blocking call that found nothing: look at the peer's
         // liveness if it has not been looked at for a slice.
         let now = Instant::now();
-        if now.duration_since(*last_liveness) >= LIVENESS_SLICE {
-            *last_liveness = now;
+        if now.duration_since(state.last_liveness) >= LIVENESS_SLICE {
+            state.last_liveness = now;
             if let Some(done) = poll(true) {
                 return done;
             }
@@ -147,7 +166,9 @@ pub(crate) fn wait_until<T>(
     let spin_budget = match strategy {
         WaitStrategy::Spin => None,
         WaitStrategy::Block => Some(Duration::ZERO),
-        WaitStrategy::SpinThenBlock(_) if single_cpu() || crate::sync::LOOM => Some(Duration::ZERO),
+        WaitStrategy::SpinThenBlock(_) if crate::sync::LOOM || state.shares_cpu => {
+            Some(Duration::ZERO)
+        }
         WaitStrategy::SpinThenBlock(budget) => Some(budget),
     };
 
@@ -162,9 +183,9 @@ pub(crate) fn wait_until<T>(
                 }
             }
             let now = Instant::now();
-            let check = now.duration_since(*last_liveness) >= LIVENESS_SLICE;
+            let check = now.duration_since(state.last_liveness) >= LIVENESS_SLICE;
             if check {
-                *last_liveness = now;
+                state.last_liveness = now;
                 if let Some(done) = poll(true) {
                     return done;
                 }
@@ -179,55 +200,67 @@ pub(crate) fn wait_until<T>(
     }
 
     // Sleep phase.
+    let word = &slot.sleeping;
     let flag = word.word();
+    let mut slept = false;
     loop {
         // Registration and its reset are read-modify-writes, so each is
         // ordered after the publisher's last claim (`swap(0)` below) in the
         // flag's modification order. Plain stores are enough in the C++
-        // model (coherence and the SeqCst fences order them), but loom keeps
+        // model (coherence and the barriers order them), but loom keeps
         // modification order as a partial order and only sees it with RMWs;
         // on this slow path the cost of an `xchg` does not matter.
         flag.swap(1, Relaxed);
         // Counted at registration, so `wakes <= sleeps` holds at all times:
         // a wake needs a registered `1` to swap away.
         sleeps.bump();
-        // SYNC: sleep-register. Pairs with the fence in `wake_peer`: either
-        // the poll below sees the peer's latest index, or the peer sees our
-        // `1` and wakes us.
-        fence(SeqCst);
+        // SYNC: sleep-register (sleeper's heavy half). Pairs with the light
+        // barrier in `wake_peer`: either the poll below sees the peer's
+        // latest index, or the peer sees our `1` and wakes us.
+        if !barrier::heavy() {
+            symmetric.store(1, Relaxed);
+        }
         let now = Instant::now();
-        let check = now.duration_since(*last_liveness) >= LIVENESS_SLICE;
+        let check = now.duration_since(state.last_liveness) >= LIVENESS_SLICE;
         if check {
-            *last_liveness = now;
+            state.last_liveness = now;
         }
         if let Some(done) = poll(check) {
             flag.swap(0, Relaxed);
+            if slept {
+                state.shares_cpu = slot.waker_cpu.load(Relaxed) == current_cpu();
+            }
             return done;
         }
         if deadline.passed(now) {
             flag.swap(0, Relaxed);
             return Err(Stop::Timeout);
         }
-        let slice = deadline
+        let timeout = deadline
             .remaining(now)
             .map_or(LIVENESS_SLICE, |left| left.min(LIVENESS_SLICE));
-        word.wait(1, Some(slice));
+        word.wait(1, Some(timeout));
+        slept = true;
     }
 }
 
 /// Called by a side right after it published an index (or detached): wakes
-/// the peer if, and only if, it registered as sleeping on `word`.
+/// the peer if, and only if, it registered as sleeping on `slot`.
+/// `asymmetric` says whether the light barrier suffices (see
+/// `sync::barrier`).
 #[inline]
-pub(crate) fn wake_peer(word: &FutexWord, wakes: &AtomicU64) {
-    // SYNC: sleep-register (publisher side). Orders the index store before
-    // the load of the sleeping flag; pairs with the waiter's fence.
-    fence(SeqCst);
-    let flag = word.word();
+pub(crate) fn wake_peer(slot: &WakeSlot, asymmetric: bool, wakes: &AtomicU64) {
+    // SYNC: sleep-register (publisher's light half). Orders the index store
+    // before the load of the sleeping flag; pairs with the sleeper's heavy
+    // barrier.
+    barrier::light(asymmetric);
+    let flag = slot.sleeping.word();
     // The swap makes exactly one publisher pay for the system call per
     // sleep. Relaxed is enough: the futex call itself orders the wake after
     // the swap, and the waiter re-checks its condition after waking.
     if flag.load(Relaxed) != 0 && flag.swap(0, Relaxed) != 0 {
+        slot.waker_cpu.store(current_cpu(), Relaxed);
         wakes.bump();
-        word.wake_all();
+        slot.sleeping.wake_all();
     }
 }

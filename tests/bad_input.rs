@@ -33,10 +33,10 @@ const OFF_SEGMENT_SIZE: u64 = 40;
 const OFF_READY: u64 = 48;
 const OFF_HEAD: u64 = 128;
 const OFF_TAIL: u64 = 256;
-const OFF_SENDER_TOKEN: u64 = 384 + 8;
-const OFF_SENDER_EPOCH: u64 = 384 + 16;
-const OFF_RECEIVER_TOKEN: u64 = 384 + 24;
-const OFF_RECEIVER_EPOCH: u64 = 384 + 32;
+const OFF_SENDER_TOKEN: u64 = 384 + 16;
+const OFF_SENDER_EPOCH: u64 = 384 + 24;
+const OFF_RECEIVER_TOKEN: u64 = 384 + 32;
+const OFF_RECEIVER_EPOCH: u64 = 384 + 40;
 const OFF_SLOTS: u64 = 512;
 
 const MAGIC: u64 = u64::from_le_bytes(*b"SHMQRING");
