@@ -110,6 +110,20 @@ pub enum Command {
         #[command(flatten)]
         end: EndOptions,
     },
+    /// Benchmark shmq against the hardware floor and the kernel's IPC.
+    ///
+    /// Two processes (this one and a copy of it), pinned to two CPUs, pass
+    /// messages over each transport in turn: a hand-written shared-memory
+    /// floor, shmq with three wait strategies, a Unix socket, a pipe, TCP
+    /// loopback and POSIX message queues. Latency is the round trip,
+    /// throughput a one-way stream. Transports are interleaved in rounds,
+    /// and each is reported as a ratio to the floor and to the Unix socket
+    /// of the same round. The default run takes a few minutes; --quick
+    /// well under half a minute.
+    Bench(crate::bench::BenchArgs),
+    /// The second process of `shmq bench` (internal).
+    #[command(hide = true)]
+    BenchPeer(crate::bench::PeerArgs),
 }
 
 /// Settings of a new queue; used only when the queue is created.
@@ -237,7 +251,7 @@ impl Wait {
 
 /// Parses a byte count or number: digits with an optional K, M or G
 /// suffix (powers of 1024; `KiB`, `MiB`, `GiB` also accepted).
-fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let lower = text.trim().to_ascii_lowercase();
     let digits_end = lower
         .find(|c: char| !c.is_ascii_digit())

@@ -10,6 +10,7 @@
 //! shmq stat NAME [--json]
 //! shmq send NAME [--raw | --framed] [--no-create] [--wait STRATEGY] [creation options]
 //! shmq recv NAME [--raw | --framed] [--count N] [--timeout DURATION] [--no-create] ...
+//! shmq bench [--quick] [--sizes LIST] [--transports LIST] [--mode MODE] [--json] [--plot FILE]
 //! ```
 //!
 //! `send` reads standard input and `recv` writes standard output in one of
@@ -24,10 +25,12 @@
 //! expired, 141 standard output closed (see the `status` module).
 //!
 //! Modules: `args` (the command line), `status` (exit statuses and
-//! failures), `admin` (`create`, `rm`, `list`, `stat`), `send` and `recv`.
+//! failures), `admin` (`create`, `rm`, `list`, `stat`), `send`, `recv` and
+//! `bench` (the benchmark and its hidden `bench-peer` helper).
 
 mod admin;
 mod args;
+mod bench;
 mod recv;
 mod send;
 mod status;
@@ -70,5 +73,7 @@ fn run(command: Command) -> Result<(), Failure> {
             timeout,
             end,
         } => recv::run(&name, format.format(), count, timeout, &end),
+        Command::Bench(args) => bench::run(args),
+        Command::BenchPeer(args) => bench::run_peer(args),
     }
 }

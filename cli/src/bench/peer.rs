@@ -1,0 +1,383 @@
+//! The second process: how the parent starts and supervises it, and what
+//! it runs (`shmq bench-peer`, a hidden subcommand of the same binary).
+//!
+//! For every measurement the parent re-executes its own binary
+//! ([`std::env::current_exe`]) with the transport, message size, endpoint
+//! name and CPU on the command line, its standard input and output as pipes
+//! and its standard error captured. The child:
+//!
+//! 1. asks the kernel to kill it if the parent dies (`PR_SET_PDEATHSIG`),
+//!    then checks the parent is still the one that started it;
+//! 2. pins itself to its CPU;
+//! 3. opens the parent's endpoint (shared memory, queue, socket, ...);
+//! 4. writes `ready` on standard output;
+//! 5. echoes messages (latency) or receives a stream and writes its timing
+//!    on standard output (throughput), until the parent's stop message;
+//! 6. exits 0, or 1 with the reason on standard error.
+//!
+//! On the parent's side a [`Peer`] owns the child process: it is killed and
+//! reaped if the parent gives up on it for any reason (including a panic),
+//! and its standard error is appended to the error that the parent
+//! reports. Every wait on either side ends when the other process is gone:
+//! blocking reads see end-of-file or `Disconnected`, and the spin loops
+//! check [`Liveness`] every few thousand polls.
+
+// The library routes its atomics through a loom facade (clippy.toml bans
+// std's elsewhere); this benchmark code is not modelled under loom and
+// cannot reach that private facade.
+#![allow(clippy::disallowed_types)]
+
+use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use super::affinity;
+use super::error::{Context, Error, Result};
+use super::measure::{self, StreamCounts};
+use super::transport::{self, Mode, Transport};
+use crate::status::Failure;
+
+/// How long the parent waits for a peer to exit after the stop message.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Polls between two liveness checks in the spin loops (a few hundred
+/// microseconds of spinning).
+const LIVENESS_EVERY: u32 = 1 << 14;
+
+/// Arguments of `shmq bench-peer`; written by the parent only.
+#[derive(Debug, Args)]
+pub struct PeerArgs {
+    /// Transport to serve.
+    #[arg(long, value_enum)]
+    pub transport: Transport,
+    /// Latency (echo) or throughput (receive a stream).
+    #[arg(long, value_enum)]
+    pub mode: Mode,
+    /// Message size in bytes.
+    #[arg(long)]
+    pub size: usize,
+    /// Where to connect: a path, queue name or address, per transport.
+    #[arg(long)]
+    pub endpoint: String,
+    /// Pid of the parent; the peer exits if it is no longer its parent.
+    #[arg(long)]
+    pub parent: u32,
+    /// CPU to pin this process to.
+    #[arg(long)]
+    pub cpu: Option<usize>,
+    /// Throughput: messages received before the clock starts.
+    #[arg(long, default_value_t = 0)]
+    pub warmup: u64,
+    /// Throughput: messages received with the clock running.
+    #[arg(long, default_value_t = 0)]
+    pub messages: u64,
+}
+
+/// Whether the other process is still there.
+#[derive(Debug, Clone)]
+pub enum Liveness {
+    /// Parent side: set when the child's standard error closes, that is
+    /// when it exited.
+    Child(Arc<AtomicBool>),
+    /// Child side: the pid that started us; if it is no longer our parent,
+    /// it died and we were re-parented.
+    Parent(u32),
+}
+
+impl Liveness {
+    /// Whether the peer process is alive (a relaxed load for the parent, a
+    /// `getppid` system call for the child).
+    pub fn peer_alive(&self) -> bool {
+        match self {
+            Liveness::Child(exited) => !exited.load(Ordering::Relaxed),
+            Liveness::Parent(pid) => std::os::unix::process::parent_id() == *pid,
+        }
+    }
+}
+
+/// Polls until `poll` returns a value, with a spin-loop hint between polls,
+/// and gives up if the peer process is gone (checked every
+/// `LIVENESS_EVERY` polls).
+#[inline(always)]
+pub fn spin_until<T>(live: &Liveness, mut poll: impl FnMut() -> Option<T>) -> Result<T> {
+    let mut polls: u32 = 0;
+    loop {
+        if let Some(value) = poll() {
+            return Ok(value);
+        }
+        std::hint::spin_loop();
+        polls = polls.wrapping_add(1);
+        if polls.is_multiple_of(LIVENESS_EVERY) && !live.peer_alive() {
+            return Err(Error::new("the peer process is gone"));
+        }
+    }
+}
+
+/// What the parent needs to start peers.
+#[derive(Debug)]
+pub struct Spawner {
+    exe: PathBuf,
+    cpu: Option<usize>,
+}
+
+impl Spawner {
+    /// Peers run this executable, pinned to `cpu` if given.
+    pub fn new(cpu: Option<usize>) -> Result<Self> {
+        let exe = std::env::current_exe().context("find the shmq executable")?;
+        Ok(Spawner { exe, cpu })
+    }
+
+    /// Starts a peer for one measurement.
+    pub fn spawn(
+        &self,
+        transport: Transport,
+        mode: Mode,
+        size: usize,
+        endpoint: &str,
+        stream: Option<StreamCounts>,
+    ) -> Result<Peer> {
+        let mut command = Command::new(&self.exe);
+        command
+            .arg("bench-peer")
+            .arg("--transport")
+            .arg(transport.name())
+            .arg("--mode")
+            .arg(mode.name())
+            .arg("--size")
+            .arg(size.to_string())
+            .arg("--endpoint")
+            .arg(endpoint)
+            .arg("--parent")
+            .arg(std::process::id().to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(cpu) = self.cpu {
+            command.arg("--cpu").arg(cpu.to_string());
+        }
+        if let Some(StreamCounts { warmup, messages }) = stream {
+            command
+                .arg("--warmup")
+                .arg(warmup.to_string())
+                .arg("--messages")
+                .arg(messages.to_string());
+        }
+        let mut child = command.spawn().context("start the peer process")?;
+        let exited = Arc::new(AtomicBool::new(false));
+        let stderr = child.stderr.take().map(|mut pipe| {
+            let exited = Arc::clone(&exited);
+            std::thread::spawn(move || {
+                let mut text = Vec::new();
+                let _ = pipe.read_to_end(&mut text);
+                exited.store(true, Ordering::Relaxed);
+                String::from_utf8_lossy(&text).trim().to_owned()
+            })
+        });
+        Ok(Peer {
+            stdin: child.stdin.take(),
+            stdout: child.stdout.take(),
+            child,
+            stderr,
+            exited,
+            reaped: false,
+        })
+    }
+}
+
+/// A running peer process, killed and reaped when dropped unless it was
+/// [`finish`](Peer::finish)ed.
+#[derive(Debug)]
+pub struct Peer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Option<ChildStdout>,
+    /// Drains the child's standard error; its text once the child exits.
+    stderr: Option<JoinHandle<String>>,
+    exited: Arc<AtomicBool>,
+    reaped: bool,
+}
+
+impl Peer {
+    /// The peer's liveness, for wait loops.
+    pub fn liveness(&self) -> Liveness {
+        Liveness::Child(Arc::clone(&self.exited))
+    }
+
+    /// Waits for the peer's `ready` line (it has opened the endpoint).
+    pub fn ready(&mut self) -> Result<()> {
+        let line = match self.stdout.as_mut() {
+            Some(stdout) => read_line(stdout),
+            None => Ok(String::new()),
+        };
+        match line {
+            Ok(line) if line == "ready" => Ok(()),
+            Ok(line) if line.is_empty() => {
+                Err(self.explain(Error::new("the peer exited during set-up")))
+            }
+            Ok(line) => Err(self.explain(Error::new(format!("the peer said {line:?}")))),
+            Err(e) => Err(self.explain(e.into())),
+        }
+    }
+
+    /// The child's standard input and output, for the pipe transport.
+    pub fn take_pipes(&mut self) -> Result<(ChildStdin, ChildStdout)> {
+        match (self.stdin.take(), self.stdout.take()) {
+            (Some(stdin), Some(stdout)) => Ok((stdin, stdout)),
+            _ => Err(Error::new("the peer's pipes are already taken")),
+        }
+    }
+
+    /// Waits for the peer to exit (after the stop message) and returns what
+    /// it wrote on standard output after `ready`.
+    pub fn finish(mut self) -> Result<String> {
+        // The pipe transport's peer sees end-of-file; for the others
+        // standard input is unused.
+        drop(self.stdin.take());
+        let deadline = Instant::now() + EXIT_TIMEOUT;
+        let status = loop {
+            match self.child.try_wait().context("wait for the peer")? {
+                Some(status) => break status,
+                None if Instant::now() >= deadline => {
+                    return Err(self.explain(Error::new("the peer did not exit")));
+                }
+                None => std::thread::sleep(Duration::from_millis(1)),
+            }
+        };
+        self.reaped = true;
+        let mut report = String::new();
+        if let Some(mut stdout) = self.stdout.take() {
+            stdout
+                .read_to_string(&mut report)
+                .context("read the peer's report")?;
+        }
+        let stderr = self.stderr_text();
+        if status.success() {
+            Ok(report)
+        } else {
+            Err(with_stderr(
+                Error::new(format!("the peer failed ({status})")),
+                &stderr,
+            ))
+        }
+    }
+
+    /// `error`, with how the peer ended and its standard error appended;
+    /// kills the peer first if it is still running.
+    pub fn explain(&mut self, error: Error) -> Error {
+        let ended = match self.child.try_wait() {
+            Ok(Some(status)) if !self.reaped => {
+                self.reaped = true;
+                Some(status)
+            }
+            _ => None,
+        };
+        self.kill();
+        let error = match ended {
+            Some(status) => Error::new(format!("{error} (the peer ended: {status})")),
+            None => error,
+        };
+        let stderr = self.stderr_text();
+        with_stderr(error, &stderr)
+    }
+
+    fn kill(&mut self) {
+        if !self.reaped {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            self.reaped = true;
+        }
+    }
+
+    fn stderr_text(&mut self) -> String {
+        self.stderr
+            .take()
+            .and_then(|thread| thread.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn with_stderr(error: Error, stderr: &str) -> Error {
+    if stderr.is_empty() {
+        error
+    } else {
+        Error::new(format!("{error} ({})", stderr.replace('\n', "; ")))
+    }
+}
+
+/// Reads one line a byte at a time (so nothing after it is consumed: on
+/// the pipe transport the messages follow on the same pipe). Empty at
+/// end-of-file.
+fn read_line(from: &mut impl Read) -> io::Result<String> {
+    let mut line = Vec::new();
+    let mut byte = [0u8];
+    while from.read(&mut byte)? == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+/// Our standard output as an unbuffered file (a duplicate of fd 1):
+/// `std::io::stdout` buffers until a newline, which binary messages on the
+/// pipe transport do not have.
+pub fn stdout_file() -> Result<std::fs::File> {
+    Ok(io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .context("duplicate standard output")?
+        .into())
+}
+
+/// Our standard input as a file (a duplicate of fd 0).
+pub fn stdin_file() -> Result<std::fs::File> {
+    Ok(io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .context("duplicate standard input")?
+        .into())
+}
+
+/// Tells the parent that the endpoint is open.
+pub fn signal_ready() -> Result<()> {
+    stdout_file()?
+        .write_all(b"ready\n")
+        .context("write to the parent")
+}
+
+/// `shmq bench-peer`: serves one measurement for the parent.
+pub fn run_peer(args: PeerArgs) -> Result<(), Failure> {
+    serve(&args).map_err(|e| Failure::error(format_args!("bench-peer: {e}")))
+}
+
+fn serve(args: &PeerArgs) -> Result<()> {
+    // Die with the parent, then make sure it did not die before that.
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .context("set the parent-death signal")?;
+    let live = Liveness::Parent(args.parent);
+    if !live.peer_alive() {
+        return Err(Error::new("the parent process is gone"));
+    }
+    if let Some(cpu) = args.cpu {
+        affinity::pin_current_thread(cpu).with_context(|| format!("pin to CPU {cpu}"))?;
+    }
+    let role = match args.mode {
+        Mode::Latency => measure::PeerRole::Echo,
+        Mode::Throughput => measure::PeerRole::Receive {
+            warmup: args.warmup,
+            messages: args.messages,
+        },
+    };
+    transport::serve(args, live, role)
+}
