@@ -40,6 +40,9 @@ pub(crate) struct Geometry {
     pub(crate) slots: u64,
     pub(crate) capacity: usize,
     pub(crate) fragment: usize,
+    /// `log2(slot_size)` when the slot size is a power of two (the usual
+    /// case), so `slots_for` is a shift rather than a division.
+    slot_shift: Option<u32>,
 }
 
 impl Geometry {
@@ -50,7 +53,24 @@ impl Geometry {
             slots: config.slot_count as u64,
             capacity: config.capacity(),
             fragment: config.fragment_size(),
+            slot_shift: config
+                .slot_size
+                .is_power_of_two()
+                .then(|| config.slot_size.trailing_zeros()),
         }
+    }
+
+    /// Slots taken by a record with `len` payload bytes (`len` is at most
+    /// the ring's capacity, so the sum cannot overflow).
+    #[inline]
+    fn slots_for(&self, len: usize) -> u64 {
+        let bytes = RECORD_HEADER + len;
+        let slots = match self.slot_shift {
+            Some(shift) => (bytes + (1 << shift) - 1) >> shift,
+            None => bytes.div_ceil(self.config.slot_size),
+        };
+        debug_assert_eq!(slots, self.config.slots_for(len));
+        slots as u64
     }
 
     #[inline]
@@ -278,7 +298,7 @@ impl Producer {
     /// padding record first if it would wrap. Returns the position and the
     /// number of slots the record takes.
     fn reserve_record(&mut self, len: usize, deadline: Deadline) -> Result<(u64, u64), Stop> {
-        let slots = self.geo.config.slots_for(len) as u64;
+        let slots = self.geo.slots_for(len);
         debug_assert!(slots <= self.geo.slots);
         let index = self.head & self.geo.mask;
         if index + slots > self.geo.slots {
@@ -606,7 +626,7 @@ impl Consumer {
         if len > self.geo.capacity {
             return Err(CorruptedError::new("record longer than the ring").into());
         }
-        let slots = self.geo.config.slots_for(len) as u64;
+        let slots = self.geo.slots_for(len);
         if slots > available {
             return Err(CorruptedError::new("record runs past head").into());
         }
