@@ -1,0 +1,27 @@
+//! A tiny sender writes well-formed records (messages, padding, fragmented
+//! messages, abandoned ones, orphan continuations), then optional
+//! corruptions; the real receiver drains them. Unmutated rings must deliver
+//! every message the sender completed; any ring must agree with the model.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use shmq_fuzz::{RecordsInput, model_drain};
+
+fuzz_target!(|input: RecordsInput| {
+    let built = input.build();
+    let p = built.params;
+    let delivered = shmq::fuzz::drain_ring(
+        p.slot_size,
+        p.slot_count,
+        p.max_message_size,
+        p.head,
+        p.tail,
+        &built.ring,
+    );
+    if let Some(expected) = built.expected {
+        assert_eq!(delivered, expected, "well-formed ring: params {p:?}");
+    }
+    let model = model_drain(&p, &built.ring);
+    assert_eq!(delivered, model.delivered, "params {p:?}, model {model:?}");
+});
