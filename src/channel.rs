@@ -82,6 +82,7 @@ impl Sender {
     /// assert_eq!(rx.recv()?, b"hello");
     /// # Ok(()) }
     /// ```
+    #[inline]
     pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         self.inner
             .send(msg, Deadline::Never)
@@ -96,6 +97,7 @@ impl Sender {
     /// [`TrySendError::TooLarge`] for a message longer than the ring
     /// ([`capacity`](Self::capacity)), which only the waiting sends can
     /// stream; otherwise as for [`send`](Self::send).
+    #[inline]
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), TrySendError> {
         self.inner
             .send(msg, Deadline::Now)
@@ -195,6 +197,7 @@ impl Sender {
     /// assert_eq!(rx.recv()?, 42u32.to_le_bytes());
     /// # Ok(()) }
     /// ```
+    #[inline]
     pub fn reserve(&mut self, len: usize) -> Result<SendGuard<'_>, SendError> {
         let (ptr, at, slots) = self
             .inner
@@ -215,6 +218,7 @@ impl Sender {
     ///
     /// [`TrySendError::Full`] if there is no room now, otherwise as for
     /// `reserve`.
+    #[inline]
     pub fn try_reserve(&mut self, len: usize) -> Result<SendGuard<'_>, TrySendError> {
         let (ptr, at, slots) = self
             .inner
@@ -313,6 +317,7 @@ pub struct SendGuard<'a> {
 
 impl SendGuard<'_> {
     /// Publishes the message.
+    #[inline]
     pub fn commit(self) {
         self.sender
             .inner
@@ -432,6 +437,7 @@ impl Receiver {
     /// assert_eq!(len, 8);
     /// # Ok(()) }
     /// ```
+    #[inline]
     pub fn recv_with<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Result<R, RecvError> {
         self.inner
             .recv_with(Deadline::Never, f)
@@ -443,6 +449,7 @@ impl Receiver {
     /// # Errors
     ///
     /// As for [`try_recv`](Self::try_recv).
+    #[inline]
     pub fn try_recv_with<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Result<R, TryRecvError> {
         self.inner
             .recv_with(Deadline::Now, f)
