@@ -84,9 +84,12 @@
 //!   `head` with Release; the receiver loads it with Acquire before reading.
 //! - *tail-publish*: the receiver stores `tail` with Release after reading;
 //!   the sender loads it with Acquire before overwriting those slots.
-//! - *sleep-register*: a waiter stores 1 in its futex word, `fence(SeqCst)`,
-//!   re-checks, sleeps; a publisher stores its index, `fence(SeqCst)`, and
-//!   wakes only if the word is 1 (a Dekker pair: no lost wake-up).
+//! - *sleep-register*: a waiter swaps 1 into its futex word, issues the
+//!   heavy half of a barrier pair (`membarrier(GLOBAL_EXPEDITED)`), re-checks
+//!   and sleeps; a publisher stores its index, issues the light half (a
+//!   compiler barrier) and wakes only if the word is 1. A Dekker pair: no
+//!   lost wake-up, and no system call while nobody sleeps. Where membarrier
+//!   is unavailable both halves are `fence(SeqCst)`.
 //! - *ready-publish*, *attach*/*detach*, *epoch*: header initialisation and
 //!   end ownership (see `segment.rs` and `peer.rs`).
 //!
