@@ -286,10 +286,10 @@ impl Producer {
         // are visible to the receiver that Acquire-loads this head.
         shared.producer.head.store(self.head, Release);
         shared.producer.counters.records.bump();
-        let asymmetric = self.asymmetric && shared.control.symmetric.load(Relaxed) == 0;
         wait::wake_peer(
+            &shared.control,
             &shared.control.rx,
-            asymmetric,
+            self.asymmetric,
             &shared.producer.counters.wakes,
         );
     }
@@ -470,7 +470,12 @@ impl Drop for Producer {
         let header = self.region.header();
         peer::detach(&header.control.sender, self.token);
         // A receiver asleep waiting for data must learn that none will come.
-        wait::wake_peer(&header.control.rx, false, &header.producer.counters.wakes);
+        wait::wake_peer(
+            &header.control,
+            &header.control.rx,
+            false,
+            &header.producer.counters.wakes,
+        );
     }
 }
 
@@ -654,10 +659,10 @@ impl Consumer {
         // before the sender, Acquire-loading this tail, overwrites them.
         shared.consumer.tail.store(self.tail, Release);
         shared.consumer.counters.records.bump();
-        let asymmetric = self.asymmetric && shared.control.symmetric.load(Relaxed) == 0;
         wait::wake_peer(
+            &shared.control,
             &shared.control.tx,
-            asymmetric,
+            self.asymmetric,
             &shared.consumer.counters.wakes,
         );
     }
@@ -737,6 +742,11 @@ impl Drop for Consumer {
         let header = self.region.header();
         peer::detach(&header.control.receiver, self.token);
         // A sender asleep on a full ring must learn that nobody will read.
-        wait::wake_peer(&header.control.tx, false, &header.consumer.counters.wakes);
+        wait::wake_peer(
+            &header.control,
+            &header.control.tx,
+            false,
+            &header.consumer.counters.wakes,
+        );
     }
 }

@@ -23,7 +23,7 @@
 use std::time::{Duration, Instant};
 
 use crate::error::Stop;
-use crate::layout::WakeSlot;
+use crate::layout::{ControlLine, WakeSlot};
 use crate::sync::Ordering::Relaxed;
 use crate::sync::{AtomicU32, AtomicU64, barrier, current_cpu, spin_hint};
 
@@ -246,14 +246,20 @@ pub(crate) fn wait_until<T>(
 
 /// Called by a side right after it published an index (or detached): wakes
 /// the peer if, and only if, it registered as sleeping on `slot`.
-/// `asymmetric` says whether the light barrier suffices (see
-/// `sync::barrier`).
+/// `asymmetric` says whether this process may use the light barrier (see
+/// `sync::barrier`); the segment's `symmetric` word can still forbid it.
 #[inline]
-pub(crate) fn wake_peer(slot: &WakeSlot, asymmetric: bool, wakes: &AtomicU64) {
+pub(crate) fn wake_peer(
+    control: &ControlLine,
+    slot: &WakeSlot,
+    asymmetric: bool,
+    wakes: &AtomicU64,
+) {
+    let light_ok = asymmetric && control.symmetric.load(Relaxed) == 0;
     // SYNC: sleep-register (publisher's light half). Orders the index store
     // before the load of the sleeping flag; pairs with the sleeper's heavy
     // barrier.
-    barrier::light(asymmetric);
+    barrier::light(light_ok);
     let flag = slot.sleeping.word();
     // The swap makes exactly one publisher pay for the system call per
     // sleep. Relaxed is enough: the futex call itself orders the wake after
