@@ -115,8 +115,9 @@ pub enum Command {
     /// Two processes (this one and a copy of it), pinned to two CPUs, pass
     /// messages over each transport in turn: a hand-written shared-memory
     /// floor, shmq with three wait strategies, a Unix socket, a pipe, TCP
-    /// loopback and POSIX message queues. Latency is the round trip,
-    /// throughput a one-way stream. Transports are interleaved in rounds,
+    /// loopback and POSIX message queues. Latency is the round trip (also
+    /// measured with the peer left idle before each message), throughput a
+    /// one-way stream. Transports are interleaved in rounds,
     /// and each is reported as a ratio to the floor and to the Unix socket
     /// of the same round. The default run takes a few minutes; --quick
     /// well under half a minute.

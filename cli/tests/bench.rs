@@ -1,5 +1,5 @@
-//! End-to-end tests of `shmq bench`: a tiny run of every transport, its
-//! JSON records, its SVG plot, and that it leaves nothing behind.
+//! End-to-end tests of `shmq bench`: a tiny run of every transport in
+//! every mode, its JSON records, its SVG plot, and that it leaves nothing behind.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -23,6 +23,16 @@ const LATENCY: [&str; 8] = [
     "pipe",
     "tcp",
     "mq",
+];
+
+/// Every idle-peer transport, in the order of a round.
+const IDLE: [&str; 6] = [
+    "floor",
+    "shmq-spin",
+    "shmq-default",
+    "shmq-block",
+    "uds",
+    "pipe",
 ];
 
 /// Every throughput subject.
@@ -143,6 +153,7 @@ fn every_transport_gives_sane_records_and_a_plot() {
         "the first record describes the run"
     );
     assert_eq!(all[0]["rounds"], 1);
+    assert_eq!(all[0]["idle_gap_us"], 200);
 
     for transport in LATENCY {
         let found = records(&all, "latency", transport);
@@ -177,6 +188,28 @@ fn every_transport_gives_sane_records_and_a_plot() {
         let r = records(&all, "latency", shmq)[0];
         assert!(num(r, "sleeps_per_msg") >= 0.0, "{r}");
     }
+
+    // A fifth of --iters, each after the default 200 us gap.
+    for transport in IDLE {
+        let found = records(&all, "idle", transport);
+        assert_eq!(found.len(), 1, "one idle record for {transport}");
+        let r = found[0];
+        assert!(r["skipped"].is_null(), "{transport} was skipped: {r}");
+        assert_eq!(int(r, "samples"), 40, "{r}");
+        let (p50, p999, max) = (int(r, "p50_ns"), int(r, "p999_ns"), int(r, "max_ns"));
+        assert!(0 < p50 && p50 <= p999 && p999 <= max, "{r}");
+        assert!(num(r, "mean_ns") > 0.0, "{r}");
+        assert!(
+            num(r, "p50_vs_floor") > 0.0 && num(r, "p50_vs_uds") > 0.0,
+            "{r}"
+        );
+    }
+    for transport in ["tcp", "mq"] {
+        assert!(records(&all, "idle", transport).is_empty(), "{transport}");
+    }
+    // The gap outlasts the default spin: its peer slept.
+    let default = records(&all, "idle", "shmq-default")[0];
+    assert!(num(default, "sleeps_per_msg") > 0.1, "{default}");
 
     for subject in THROUGHPUT {
         let found = records(&all, "throughput", subject);
@@ -216,6 +249,9 @@ fn bad_options_are_usage_errors() {
     let (out, _) = bench(&["--sizes", "64", "--plot", "x.svg", "--plot-size", "1K"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("--plot-size"));
+
+    let (out, _) = bench(&["--idle-gap-us", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 
     let (out, _) = bench(&["--transports", "carrier-pigeon"]);
     assert_eq!(out.status.code(), Some(2));

@@ -17,6 +17,21 @@
 //! clock overhead. The timed samples include one clock read each (about
 //! 25 ns on the machines we measured).
 //!
+//! **Idle-peer latency** ([`IdlePingPong`], with the same echoing peer):
+//! the same round trip, but before each one (warm-up included) the parent
+//! waits a fixed gap, untimed, longer than shmq's default spin budget, so
+//! the peer has been waiting that long when the message comes: a spinning
+//! peer is still polling, a spin-then-block one has given up and sleeps on
+//! its futex, a socket reader sleeps in the kernel. The parent busy-waits
+//! the gap on `Instant::now()` rather than sleeping: then only the peer is
+//! idle, the parent's CPU stays awake and warm (a sleeping parent would
+//! let its virtual CPU halt too, and the measured send would start on a
+//! CPU just woken by a timer), and the gap is exact instead of stretched
+//! by timer slack. The wait loop only reads the clock, without a
+//! spin-loop hint (see the loop). Each round trip is timed as in the latency mode; there
+//! is no untimed batch (it would contain the gaps), so the mean is that of
+//! the timed samples.
+//!
 //! **Throughput** ([`Produce`] and [`PeerRole::Receive`]): the parent
 //! sends `warmup + messages` stamped messages back to back; the peer
 //! receives and checks each, reads the clock after the last warm-up message
@@ -29,7 +44,7 @@
 
 use std::hint::black_box;
 use std::io::Write;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
@@ -112,7 +127,8 @@ pub struct StreamCounts {
 pub struct Latency {
     /// Round-trip times in nanoseconds.
     pub histogram: Histogram<u64>,
-    /// Mean round trip of the untimed batch, in nanoseconds.
+    /// Mean round trip of the untimed batch (idle-peer: of the timed
+    /// samples), in nanoseconds.
     pub batch_mean_ns: f64,
     /// shmq only: futex sleeps per received message, both ends together.
     pub sleeps_per_message: Option<f64>,
@@ -167,15 +183,60 @@ impl Job for PingPong {
             check(&reply, seq)?;
         }
         let batch_ns = start.elapsed().as_nanos() as f64;
-
-        // Three significant digits; grows to whatever range the samples need.
-        let mut histogram = Histogram::<u64>::new(3).context("create a histogram")?;
-        for sample in samples {
-            histogram.record(sample.max(1)).context("record a sample")?;
-        }
         Ok(Latency {
-            histogram,
+            histogram: histogram(samples)?,
             batch_mean_ns: batch_ns / batch.max(1) as f64,
+            sleeps_per_message: None,
+        })
+    }
+}
+
+/// The samples in a histogram of three significant digits, which grows to
+/// whatever range they need.
+fn histogram(samples: Vec<u64>) -> Result<Histogram<u64>> {
+    let mut histogram = Histogram::<u64>::new(3).context("create a histogram")?;
+    for sample in samples {
+        histogram.record(sample.max(1)).context("record a sample")?;
+    }
+    Ok(histogram)
+}
+
+/// The parent's side of an idle-peer latency measurement: `gap` of
+/// busy-waiting before each round trip (`counts.batch` is not used).
+#[derive(Debug)]
+pub struct IdlePingPong {
+    pub size: usize,
+    pub counts: LatencyCounts,
+    pub gap: Duration,
+}
+
+impl Job for IdlePingPong {
+    type Output = Latency;
+
+    fn run<E: Endpoint>(self, end: &mut E) -> Result<Latency> {
+        let LatencyCounts { warmup, timed, .. } = self.counts;
+        let mut msg = pattern(self.size);
+        let mut reply = vec![0u8; self.size];
+        let mut samples = Vec::with_capacity(timed as usize);
+        for seq in 1..=warmup + timed {
+            stamp(&mut msg, seq);
+            let idle = Instant::now();
+            // No spin-loop hint: on a VM a long PAUSE loop can make the
+            // hypervisor take the CPU away (pause-loop exiting).
+            while idle.elapsed() < self.gap {}
+            let start = Instant::now();
+            end.send(&msg)?;
+            end.recv(&mut reply)?;
+            let elapsed = start.elapsed();
+            check(&reply, seq)?;
+            if seq > warmup {
+                samples.push(elapsed.as_nanos() as u64);
+            }
+        }
+        let histogram = histogram(samples)?;
+        Ok(Latency {
+            batch_mean_ns: histogram.mean(),
+            histogram,
             sleeps_per_message: None,
         })
     }

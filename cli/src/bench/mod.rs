@@ -31,6 +31,18 @@
 //! the same buffers is measured in the same round as the reference for
 //! moving bytes at all.
 //!
+//! **Idle peer** (`--mode idle`, and part of the default `both`): the
+//! round trip again, but the parent busy-waits an untimed gap
+//! (`--idle-gap-us`, 200 us by default) before each ping, longer than
+//! shmq's default spin budget ([`shmq::DEFAULT_SPIN`], 50 us), so the
+//! default strategy's peer has stopped spinning and sleeps when the message
+//! comes; the tight ping-pong above never lets it sleep. Busy-waiting
+//! rather than sleeping keeps the parent on its CPU, so only the peer is
+//! idle and the gap is exact (see `measure`). Floor, the three shmq
+//! strategies, uds and pipe, in that order per round; a fifth of the
+//! latency round trips; the floor is still spinning, as a reference, so
+//! the ratios that matter here are those to the Unix socket.
+//!
 //! **Transports** (each set up as a competent user would; see each module):
 //!
 //! | name | what each message costs |
@@ -70,7 +82,7 @@ mod transport;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 
@@ -103,6 +115,9 @@ const MIN_STREAM: u64 = 200;
 const MAX_STREAM_PER_ITER: u64 = 100;
 /// The memcpy reference copies at least this many bytes.
 const MIN_MEMCPY_BYTES: u64 = 1 << 30;
+/// Idle-peer measurements make this fraction of the latency round trips
+/// (each waits a gap first).
+const IDLE_ITERS_DIVISOR: u64 = 5;
 
 /// Options of `shmq bench`.
 #[derive(Debug, Args)]
@@ -117,8 +132,9 @@ pub struct BenchArgs {
     rounds: Option<u32>,
     /// Timed round trips per transport and round for messages up to 4 KiB;
     /// proportionally fewer (at least 200) for larger ones. Also scales
-    /// the warm-up (10%), the untimed batch (as many) and the throughput
-    /// streams [default: 10000; --quick: 2000].
+    /// the warm-up (10%), the untimed batch (as many), the idle-peer round
+    /// trips (a fifth) and the throughput streams [default: 10000;
+    /// --quick: 2000].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     iters: Option<u64>,
     /// Message sizes, comma-separated, from 8 bytes to 16M (suffixes K, M).
@@ -137,6 +153,16 @@ pub struct BenchArgs {
     /// What to measure.
     #[arg(long, value_enum, default_value_t = RunMode::Both)]
     mode: RunMode,
+    /// Idle-peer mode: the parent's untimed busy-wait before each round
+    /// trip, in microseconds; longer than shmq's default spin (50 us), so
+    /// the peer has gone to sleep.
+    #[arg(
+        long,
+        value_name = "US",
+        default_value_t = 200,
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000)
+    )]
+    idle_gap_us: u64,
     /// Do not pin the two processes to CPUs.
     #[arg(long, conflicts_with = "cpus")]
     no_pin: bool,
@@ -163,7 +189,9 @@ enum RunMode {
     Latency,
     /// one-way streams
     Throughput,
-    /// both, latency first
+    /// round trips, each after the peer idled for --idle-gap-us
+    Idle,
+    /// all three: latency, idle, throughput
     Both,
 }
 
@@ -196,6 +224,8 @@ struct Plan {
     sizes: Vec<usize>,
     transports: Vec<Transport>,
     latency: bool,
+    /// Idle-peer latency, with this gap.
+    idle: Option<Duration>,
     throughput: bool,
     json: bool,
     plot: Option<(PathBuf, usize)>,
@@ -219,7 +249,9 @@ impl Plan {
             .into_iter()
             .filter(|t| args.transports.is_empty() || args.transports.contains(t))
             .collect();
-        let latency = args.mode != RunMode::Throughput;
+        let latency = matches!(args.mode, RunMode::Latency | RunMode::Both);
+        let idle = matches!(args.mode, RunMode::Idle | RunMode::Both)
+            .then(|| Duration::from_micros(args.idle_gap_us));
         let plot = match &args.plot {
             None => None,
             Some(_) if !latency => return Err(usage("--plot needs latency results")),
@@ -237,7 +269,8 @@ impl Plan {
             sizes,
             transports,
             latency,
-            throughput: args.mode != RunMode::Latency,
+            idle,
+            throughput: matches!(args.mode, RunMode::Throughput | RunMode::Both),
             json: args.json,
             plot,
         })
@@ -254,6 +287,16 @@ impl Plan {
             warmup: (timed / 10).max(10),
             timed,
             batch: timed,
+        }
+    }
+
+    /// Idle-peer round trips: a fifth of the latency ones (no batch).
+    fn idle_counts(&self, size: usize) -> LatencyCounts {
+        let timed = (self.latency_counts(size).timed / IDLE_ITERS_DIVISOR).max(1);
+        LatencyCounts {
+            warmup: (timed / 10).max(10),
+            timed,
+            batch: 0,
         }
     }
 
@@ -360,12 +403,20 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
 
     if plan.latency {
         for &size in &plan.sizes {
-            let section = bench.latency(size)?;
+            let section = bench.latency(size, None)?;
             if !plan.json {
                 emit(&section.render(pinned))?;
             }
             if let Some((path, _)) = plan.plot.as_ref().filter(|(_, s)| *s == size) {
                 plot::latency_curves(path, size, &section.histograms()).map_err(Failure::error)?;
+            }
+        }
+    }
+    if let Some(gap) = plan.idle {
+        for &size in &plan.sizes {
+            let section = bench.latency(size, Some(gap))?;
+            if !plan.json {
+                emit(&section.render(pinned))?;
             }
         }
     }
@@ -394,27 +445,39 @@ struct Bench {
 }
 
 impl Bench {
-    /// Every round of latency measurements for `size`-byte messages; the
-    /// JSON lines are printed as each round ends.
-    fn latency(&self, size: usize) -> Result<LatencySection, Failure> {
+    /// Every round of latency measurements for `size`-byte messages, or
+    /// of idle-peer ones with `idle_gap`; the JSON lines are printed as
+    /// each round ends.
+    fn latency(&self, size: usize, idle_gap: Option<Duration>) -> Result<LatencySection, Failure> {
         let plan = &self.plan;
-        let counts = plan.latency_counts(size);
-        let names: Vec<&str> = plan.transports.iter().map(|t| t.name()).collect();
-        let mut section = LatencySection::new(size, counts, &names);
+        let (counts, transports): (_, Vec<Transport>) = match idle_gap {
+            None => (plan.latency_counts(size), plan.transports.clone()),
+            Some(_) => (
+                plan.idle_counts(size),
+                plan.transports
+                    .iter()
+                    .copied()
+                    .filter(|t| t.idles())
+                    .collect(),
+            ),
+        };
+        let names: Vec<&str> = transports.iter().map(|t| t.name()).collect();
+        let mut section = LatencySection::new(size, counts, idle_gap, &names);
         for round in 1..=plan.rounds {
             let what = format!(
-                "latency, {}, round {round}/{}",
+                "{}, {}, round {round}/{}",
+                section.mode(),
                 report::format_size(size),
                 plan.rounds
             );
             self.progress.round(&what);
-            let outcomes = plan
-                .transports
+            let outcomes = transports
                 .iter()
                 .map(|&transport| {
                     self.progress.step(&format!("{what}: {}", transport.name()));
+                    // The peer echoes the same way in both modes.
                     self.attempt(transport, Mode::Latency, size, |setup| {
-                        measure_latency(setup, counts)
+                        measure_latency(setup, counts, idle_gap)
                     })
                 })
                 .collect();
@@ -515,10 +578,11 @@ fn describe_run(plan: &Plan, system: &affinity::System, pinning: &Pinning) -> St
             .int("iters", Some(plan.iters))
             .ints("sizes", plan.sizes.iter().map(|&s| s as u64))
             .strs("transports", names.iter().copied())
+            .int("idle_gap_us", plan.idle.map(|gap| gap.as_micros() as u64))
             .finish();
         return format!("{run}\n");
     }
-    report::header_text(&[
+    let mut lines = vec![
         (
             "cpu",
             format!("{} ({} available)", system.cpu, plural_cpus(system.cpus)),
@@ -541,6 +605,26 @@ fn describe_run(plan: &Plan, system: &affinity::System, pinning: &Pinning) -> St
                 plan.iters
             ),
         ),
+    ];
+    if let Some(gap) = plan.idle {
+        let idling: Vec<&str> = names
+            .iter()
+            .copied()
+            .zip(&plan.transports)
+            .filter_map(|(name, t)| t.idles().then_some(name))
+            .collect();
+        lines.push((
+            "idle peer",
+            format!(
+                "a fifth as many round trips, each after an untimed busy-wait of {}us \
+                 (shmq's default spin: {}us); {}",
+                gap.as_micros(),
+                shmq::DEFAULT_SPIN.as_micros(),
+                idling.join(", ")
+            ),
+        ));
+    }
+    lines.extend([
         (
             "throughput",
             format!(
@@ -553,7 +637,8 @@ fn describe_run(plan: &Plan, system: &affinity::System, pinning: &Pinning) -> St
              shown as median [min-max] over rounds"
                 .to_owned(),
         ),
-    ])
+    ]);
+    report::header_text(&lines)
 }
 
 fn plural_cpus(n: usize) -> String {
@@ -564,12 +649,16 @@ fn plural_cpus(n: usize) -> String {
     }
 }
 
-fn measure_latency(setup: &Setup<'_>, counts: LatencyCounts) -> error::Result<measure::Latency> {
-    let job = measure::PingPong {
-        size: setup.size,
-        counts,
+fn measure_latency(
+    setup: &Setup<'_>,
+    counts: LatencyCounts,
+    idle_gap: Option<Duration>,
+) -> error::Result<measure::Latency> {
+    let size = setup.size;
+    let (mut latency, extra) = match idle_gap {
+        None => transport::run_parent(setup, measure::PingPong { size, counts })?,
+        Some(gap) => transport::run_parent(setup, measure::IdlePingPong { size, counts, gap })?,
     };
-    let (mut latency, extra) = transport::run_parent(setup, job)?;
     latency.sleeps_per_message = extra.sleeps_per_message;
     Ok(latency)
 }

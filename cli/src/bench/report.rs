@@ -6,8 +6,12 @@
 //! same round, and summarised as the median of the rounds' ratios with
 //! their range: on a VM whose virtual CPUs move between host cores every
 //! few seconds, only those are comparable.
+//!
+//! The idle-peer measurements are latency sections with a gap: the same
+//! table and records (`mode` = `"idle"`), other words above the table.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
@@ -109,13 +113,21 @@ struct LatencyRow {
 pub struct LatencySection {
     size: usize,
     counts: LatencyCounts,
+    /// Idle-peer mode: the parent's wait before each round trip.
+    idle_gap: Option<Duration>,
     rounds: u32,
     rows: Vec<LatencyRow>,
 }
 
 impl LatencySection {
-    /// An empty section for these transports, in this order.
-    pub fn new(size: usize, counts: LatencyCounts, names: &[&'static str]) -> Self {
+    /// An empty section for these transports, in this order; idle-peer
+    /// latency if `idle_gap` is given.
+    pub fn new(
+        size: usize,
+        counts: LatencyCounts,
+        idle_gap: Option<Duration>,
+        names: &[&'static str],
+    ) -> Self {
         let rows = names
             .iter()
             .map(|&name| LatencyRow {
@@ -133,6 +145,7 @@ impl LatencySection {
         LatencySection {
             size,
             counts,
+            idle_gap,
             rounds: 0,
             rows,
         }
@@ -157,9 +170,10 @@ impl LatencySection {
                 .and_then(|(_, s)| *s)
         };
         let (floor, uds) = (reference(FLOOR), reference(UDS));
+        let mode = self.mode();
         let mut lines = Vec::new();
         for ((row, outcome), stat) in self.rows.iter_mut().zip(outcomes).zip(stats) {
-            let mut json = Json::record(row.name, "latency", self.size, round);
+            let mut json = Json::record(row.name, mode, self.size, round);
             match outcome {
                 Outcome::Done(latency) => {
                     let s = stat.expect("statistics of every measurement that ran");
@@ -210,6 +224,15 @@ impl LatencySection {
         lines
     }
 
+    /// `mode` of the JSON records.
+    pub fn mode(&self) -> &'static str {
+        if self.idle_gap.is_some() {
+            "idle"
+        } else {
+            "latency"
+        }
+    }
+
     /// The histograms merged over the rounds, per transport that ran.
     pub fn histograms(&self) -> Vec<(&'static str, &Histogram<u64>)> {
         self.rows
@@ -226,12 +249,22 @@ impl LatencySection {
             timed,
             batch,
         } = self.counts;
-        let mut out = format!(
-            "\nLatency, {} messages: round trip, {} x {timed} timed samples \
-             (after {warmup} warm-up), mean of an untimed batch of {batch}\n",
-            format_size(self.size),
-            plural(self.rounds, "round"),
-        );
+        let size = format_size(self.size);
+        let rounds = plural(self.rounds, "round");
+        let mut out = match self.idle_gap {
+            None => format!(
+                "\nLatency, {size} messages: round trip, {rounds} x {timed} timed samples \
+                 (after {warmup} warm-up), mean of an untimed batch of {batch}\n"
+            ),
+            Some(gap) => format!(
+                "\nIdle-peer latency, {size} messages: round trip after the parent busy-waits \
+                 {} untimed (shmq's default spin: {}), {rounds} x {timed} timed samples \
+                 (after {warmup} warm-up), mean of those; sleeps/msg: both directions' receives \
+                 together\n",
+                format_ns(gap.as_nanos() as f64),
+                format_ns(shmq::DEFAULT_SPIN.as_nanos() as f64),
+            ),
+        };
         let mut table = vec![
             [
                 "transport",
@@ -268,11 +301,30 @@ impl LatencySection {
                 ]);
             }
             note_skips(&mut notes, row.name, &row.skips, self.rounds);
-            note_sleeps(&mut notes, row.name, &row.sleeps, pinned);
+            match self.idle_gap {
+                None => note_sleeps(&mut notes, row.name, &row.sleeps, pinned),
+                Some(_) => note_no_sleeps(&mut notes, row.name, &row.sleeps),
+            }
         }
         out.push_str(&render_table(&table));
         out.push_str(&notes);
         out
+    }
+}
+
+/// A note under an idle-peer table when shmq's default strategy did not
+/// sleep on most round trips, so the gap did not test what it is for.
+fn note_no_sleeps(notes: &mut String, name: &str, sleeps: &[f64]) {
+    if name != "shmq-default" {
+        return;
+    }
+    if let Some(s) = spread(sleeps).filter(|s| s.median < 0.4) {
+        let _ = writeln!(
+            notes,
+            "  {name}: slept only {:.2} times per message: the peer was mostly awake \
+             when the message came (is --idle-gap-us longer than the spin?)",
+            s.median
+        );
     }
 }
 

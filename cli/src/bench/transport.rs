@@ -86,6 +86,11 @@ impl Transport {
         )
     }
 
+    /// Whether it is measured in idle-peer mode.
+    pub fn idles(self) -> bool {
+        !matches!(self, Transport::Tcp | Transport::Mq)
+    }
+
     /// Whether both ends busy-wait (meaningless when they share one CPU).
     pub fn spins(self) -> bool {
         matches!(self, Transport::Floor | Transport::ShmqSpin)
