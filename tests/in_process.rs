@@ -76,7 +76,15 @@ fn try_ops_and_disconnect() {
 #[test]
 #[cfg_attr(miri, ignore = "Miri cannot map shared memory")]
 fn named_smoke() {
+    /// Removes the queue however the test ends.
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = shmq::Queue::remove(&self.0);
+        }
+    }
     let name = format!("smoke-{}", std::process::id());
+    let _remove = Remove(name.clone());
     let q = shmq::Queue::builder(&name).slots(8).create().unwrap();
     let mut tx = q.sender().unwrap();
     let q2 = shmq::Queue::open(&name).unwrap();
@@ -87,6 +95,5 @@ fn named_smoke() {
     ));
     tx.send(b"hello").unwrap();
     assert_eq!(rx.recv().unwrap(), b"hello");
-    let _ = env!("CARGO_BIN_EXE_shmq-peer");
     shmq::Queue::remove(&name).unwrap();
 }
