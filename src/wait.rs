@@ -17,8 +17,8 @@
 //! sleep-register`): either the waiter's re-check sees the new index, or
 //! the publisher sees the `1` and wakes it; a wake-up is never lost, and
 //! when nobody sleeps no system call is made. A sleep is cut into slices of
-//! [`LIVENESS_SLICE`] so that a peer
-//! that died without detaching (kill -9) is noticed within about two slices.
+//! [`LIVENESS_SLICE`] so that a peer that died without detaching (kill -9)
+//! is noticed within about two slices.
 
 use std::time::{Duration, Instant};
 
@@ -58,9 +58,10 @@ pub enum WaitStrategy {
     /// Sleep on the futex at once: no CPU while waiting, but every wake-up
     /// costs a system call on each side.
     Block,
-    /// Poll for up to this long, then sleep. When this process may run on
-    /// only one CPU the spin is skipped, since the peer cannot make progress
-    /// while we spin.
+    /// Poll for up to this long, then sleep. While the last wake-up came
+    /// from a peer running on this thread's own CPU, the spin is skipped:
+    /// the peer cannot make progress while we spin. The first wake-up that
+    /// shows the two apart turns spinning back on.
     SpinThenBlock(Duration),
 }
 
