@@ -121,6 +121,11 @@ mod wait;
 #[cfg(fuzzing)]
 pub mod fuzz;
 
+/// The README's Rust example, compiled as a doctest so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use channel::{Iter, Receiver, SendGuard, Sender, TryIter};
 pub use error::{
     CorruptedError, OpenError, RecvError, RecvTimeoutError, Role, SendError, SendTimeoutError,
