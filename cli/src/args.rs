@@ -227,6 +227,17 @@ impl EndOptions {
             None => builder,
         })
     }
+
+    /// Opens `name`, creating it with these settings unless `--no-create`.
+    pub fn queue(&self, name: &str) -> Result<shmq::Queue, status::Failure> {
+        let builder = self.builder(name)?;
+        if self.no_create {
+            builder.open()
+        } else {
+            builder.open_or_create()
+        }
+        .map_err(|e| status::Failure::open(name, e))
+    }
 }
 
 /// `--wait` values.

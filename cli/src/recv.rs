@@ -32,13 +32,7 @@ pub fn run(
     timeout: Option<Duration>,
     options: &EndOptions,
 ) -> Result<(), Failure> {
-    let builder = options.builder(name)?;
-    let queue = if options.no_create {
-        builder.open()
-    } else {
-        builder.open_or_create()
-    }
-    .map_err(|e| Failure::open(name, e))?;
+    let queue = options.queue(name)?;
     let mut rx = queue.receiver().map_err(|e| Failure::open(name, e))?;
     let mut out = BufWriter::with_capacity(OUTPUT_BUFFER, io::stdout().lock());
     let result = copy(&mut rx, &mut out, format, count, timeout, name);

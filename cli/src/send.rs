@@ -14,13 +14,7 @@ const INPUT_BUFFER: usize = 64 << 10;
 /// and sends standard input in `format`. The sender is dropped, so the
 /// receiver sees the disconnect, before this returns.
 pub fn run(name: &str, format: Format, options: &EndOptions) -> Result<(), Failure> {
-    let builder = options.builder(name)?;
-    let queue = if options.no_create {
-        builder.open()
-    } else {
-        builder.open_or_create()
-    }
-    .map_err(|e| Failure::open(name, e))?;
+    let queue = options.queue(name)?;
     let mut tx = Messages {
         tx: queue.sender().map_err(|e| Failure::open(name, e))?,
         name,
