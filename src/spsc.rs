@@ -242,6 +242,18 @@ impl Producer {
             Ok(_) => {}
             Err(e) => return self.poison(e),
         }
+        let head = self.head;
+        self.wait_for_tail(deadline, |tail| head - tail <= limit)
+    }
+
+    /// Waits, as the strategy says, until `ready(tail)` holds for the
+    /// receiver's tail; fails if the receiver goes first. Shared by the wait
+    /// for room and `flush`. Poisons the handle on a corrupt tail.
+    fn wait_for_tail(
+        &mut self,
+        deadline: Deadline,
+        ready: impl Fn(u64) -> bool,
+    ) -> Result<(), Stop> {
         let (region, head, slots) = (&*self.region, self.head, self.geo.slots);
         let cached = &mut self.cached_tail;
         let state = &mut self.wait;
@@ -256,7 +268,7 @@ impl Producer {
             state,
             |liveness| match load_tail(region, head, slots, cached) {
                 Err(e) => Some(Err(Stop::Corrupted(e))),
-                Ok(tail) if head - tail <= limit => Some(Ok(())),
+                Ok(tail) if ready(tail) => Some(Ok(())),
                 Ok(_) if receiver.is_gone(&header.control.receiver, liveness) => {
                     Some(Err(Stop::Disconnected))
                 }
@@ -426,31 +438,7 @@ impl Producer {
         if self.cached_tail >= target {
             return Ok(());
         }
-        let (region, head, slots) = (&*self.region, self.head, self.geo.slots);
-        let cached = &mut self.cached_tail;
-        let state = &mut self.wait;
-        let receiver = &self.receiver;
-        let header = region.header();
-        let result = wait::wait_until(
-            self.strategy,
-            deadline,
-            &header.control.tx,
-            &header.control.symmetric,
-            &header.producer.counters.sleeps,
-            state,
-            |liveness| match load_tail(region, head, slots, cached) {
-                Err(e) => Some(Err(Stop::Corrupted(e))),
-                Ok(tail) if tail >= target => Some(Ok(())),
-                Ok(_) if receiver.is_gone(&header.control.receiver, liveness) => {
-                    Some(Err(Stop::Disconnected))
-                }
-                Ok(_) => None,
-            },
-        );
-        if let Err(Stop::Corrupted(e)) = result {
-            self.poisoned = Some(e);
-        }
-        result
+        self.wait_for_tail(deadline, |tail| tail >= target)
     }
 
     /// Whether the receiver has detached or died (reads `/proc`).
@@ -574,20 +562,18 @@ impl Consumer {
                 &header.control.symmetric,
                 &header.consumer.counters.sleeps,
                 state,
-                |liveness| match load_head(region, tail, slots, cached) {
-                    Err(e) => Some(Err(Stop::Corrupted(e))),
-                    Ok(head) if head != tail => Some(Ok(())),
-                    Ok(_) if peer::is_gone(&header.control.sender, liveness) => {
-                        // The sender's last head store happened before it
-                        // detached (or died): look once more, so every
-                        // committed message is drained before Disconnected.
-                        match load_head(region, tail, slots, cached) {
-                            Err(e) => Some(Err(Stop::Corrupted(e))),
-                            Ok(head) if head != tail => Some(Ok(())),
-                            Ok(_) => Some(Err(Stop::Disconnected)),
-                        }
+                |liveness| {
+                    // Whether the sender is gone is read *before* head: its
+                    // last head store happened before it detached (or died),
+                    // so a receiver that then finds no new record has
+                    // drained every committed message.
+                    let gone = peer::is_gone(&header.control.sender, liveness);
+                    match load_head(region, tail, slots, cached) {
+                        Err(e) => Some(Err(Stop::Corrupted(e))),
+                        Ok(head) if head != tail => Some(Ok(())),
+                        Ok(_) if gone => Some(Err(Stop::Disconnected)),
+                        Ok(_) => None,
                     }
-                    Ok(_) => None,
                 },
             )?;
         }
