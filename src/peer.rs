@@ -105,15 +105,16 @@ pub(crate) fn is_gone(owner: &Owner, check_liveness: bool) -> bool {
     // SYNC: epoch (Acquire side). Read the epoch before the token: a holder
     // bumps it only after its claim, so epoch != 0 with an empty token means
     // one attached and has since detached, never "about to attach".
-    if owner.epoch.load(Acquire) == 0 {
-        return false;
-    }
+    owner.epoch.load(Acquire) != 0 && holder_gone(owner, check_liveness)
+}
+
+/// Whether nobody holds `owner` now: the token is empty, or (when
+/// `check_liveness`) its process is dead.
+fn holder_gone(owner: &Owner, check_liveness: bool) -> bool {
     // SYNC: detach (Acquire side), see `detach`.
-    let token = owner.token.load(Acquire);
-    if token == 0 {
-        true
-    } else {
-        check_liveness && !is_alive(token)
+    match owner.token.load(Acquire) {
+        0 => true,
+        token => check_liveness && !is_alive(token),
     }
 }
 
@@ -158,10 +159,6 @@ impl Session {
         if epoch == self.epoch && !self.present {
             return false; // No receiver has attached since we did.
         }
-        // SYNC: detach (Acquire side), see `detach`.
-        match owner.token.load(Acquire) {
-            0 => true,
-            token => check_liveness && !is_alive(token),
-        }
+        holder_gone(owner, check_liveness)
     }
 }
