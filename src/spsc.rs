@@ -84,6 +84,10 @@ impl Geometry {
 fn barrier_ready(control: &crate::layout::ControlLine) -> bool {
     let ready = crate::sync::barrier::asymmetric_available();
     if !ready {
+        // Before this process ever sleeps or publishes: the fence orders the
+        // store before our first handshake, so publishers that load the word
+        // after it use full fences (one mid-publish can only delay a wake-up
+        // by a slice, see `wait_until`).
         control.symmetric.store(1, Relaxed);
         crate::sync::fence(crate::sync::Ordering::SeqCst);
     }

@@ -219,6 +219,9 @@ pub(crate) fn wait_until<T>(
         // barrier in `wake_peer`: either the poll below sees the peer's
         // latest index, or the peer sees our `1` and wakes us.
         if !barrier::heavy() {
+            // Sticky and advisory: publishers that still use the light half
+            // until they see it can delay our wake-up by one slice at most
+            // (the timed sleep below), never lose it for good.
             symmetric.store(1, Relaxed);
         }
         let now = Instant::now();
