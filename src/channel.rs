@@ -267,9 +267,11 @@ impl Sender {
         slots_used(self.inner.region()) == 0
     }
 
-    /// Whether the ring has no free slot right now (a snapshot).
+    /// Whether the ring has no room for another record right now (a
+    /// snapshot): every slot is in use but the one the sender always keeps
+    /// free (see [`capacity`](Self::capacity)).
     pub fn is_full(&self) -> bool {
-        slots_used(self.inner.region()) >= self.inner.geometry().slots
+        slots_used(self.inner.region()) + 1 >= self.inner.geometry().slots
     }
 
     /// Longest message that travels in one piece (and can be reserved).
@@ -543,9 +545,10 @@ impl Receiver {
         messages_queued(self.inner.region())
     }
 
-    /// Whether nothing is waiting to be received (a snapshot).
+    /// Whether nothing is waiting to be received (a snapshot: whether a
+    /// record is committed where the next receive will look).
     pub fn is_empty(&self) -> bool {
-        slots_used(self.inner.region()) == 0
+        self.inner.is_empty()
     }
 
     /// Longest message that travels in one piece (read in place).

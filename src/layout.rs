@@ -31,19 +31,40 @@
 //! its payload follows contiguously, spilling into as many following slots as
 //! it needs. A record never wraps: when it would, the sender first writes a
 //! padding record that fills the ring to its end.
+//!
+//! ```text
+//! record at position p (slot p & (N-1)):
+//!   0    len u32      payload bytes in this record
+//!   4    commit u32   0 = nothing here yet; else kind | (p as u32) << 8
+//!   8    total u64    whole message length (fragments), len, or 0 (padding)
+//!   16   payload ...  (on into the following slots)
+//! ```
+//!
+//! The commit word is what publishes a record: the sender writes it last,
+//! with Release, and the receiver polls the commit word of the record at its
+//! tail (so a hop moves the record's own cache lines and nothing else). It is
+//! stamped with the low 24 bits of the record's position, so a record left
+//! from an earlier lap is told apart from a new one. Before publishing a
+//! record the sender zeroes the commit word of the position after it, so
+//! the receiver, having read this record, finds `0` there rather than stale
+//! bytes (an old header or payload) until the next record is committed. That
+//! is why the sender keeps one slot free and a record holds at most
+//! `N - 1` slots.
 
 use crate::sync::{AtomicU32, AtomicU64, FutexWord};
 
 /// `b"SHMQRING"` read as a little-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMQRING");
 /// Layout version; bumped on any incompatible change to this file.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 /// Value of [`Meta::ready`] once the creator has initialised the header.
 pub(crate) const READY: u32 = u32::from_le_bytes(*b"REDY");
 /// Size of the header; the slots start here.
 pub(crate) const HEADER_SIZE: usize = 512;
 /// Size of a record header.
 pub(crate) const RECORD_HEADER: usize = 16;
+/// Offset of the commit word in a record header.
+pub(crate) const COMMIT_OFFSET: usize = 4;
 
 /// Slot sizes are multiples of this (one cache line pair).
 pub(crate) const SLOT_ALIGN: usize = 64;
@@ -213,6 +234,10 @@ const _: () = {
     assert!(offset_of!(ControlLine, symmetric) == 48);
     assert!(size_of::<Owner>() == 16);
     assert!(size_of::<RecordHeader>() == RECORD_HEADER);
+    assert!(offset_of!(RecordHeader, commit) == COMMIT_OFFSET);
+    assert!(offset_of!(RecordHeader, total) == 8);
+    // Slot starts are 64-byte aligned, so every commit word is 4-aligned.
+    assert!(SLOT_ALIGN % 64 == 0 && COMMIT_OFFSET % align_of::<u32>() == 0);
     assert!(HEADER_SIZE % 128 == 0);
 };
 
@@ -261,9 +286,11 @@ impl Config {
         HEADER_SIZE + self.ring_bytes()
     }
 
-    /// Largest payload of one record: a record may fill the whole ring.
+    /// Largest payload of one record: a record may fill the whole ring but
+    /// one slot (the sender keeps the slot after its newest record free, see
+    /// the module docs).
     pub(crate) fn capacity(&self) -> usize {
-        self.ring_bytes() - RECORD_HEADER
+        (self.slot_count - 1) * self.slot_size - RECORD_HEADER
     }
 
     /// Largest payload of one fragment of a message larger than the ring:
@@ -297,7 +324,7 @@ impl Config {
     }
 }
 
-/// What a record holds, in [`RecordHeader::kind`].
+/// What a record holds: the low 8 bits of [`RecordHeader::commit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
 pub(crate) enum Kind {
@@ -327,25 +354,40 @@ impl Kind {
     }
 }
 
-/// The 16 bytes at the start of every record. Plain data: it is written
-/// before the head that publishes it and read after the head is acquired.
+/// The 16 bytes at the start of every record. `len` and `total` are plain
+/// data, written before the commit word that publishes them and read after
+/// it is acquired; `commit` is only ever written atomically (through
+/// `SlotMemory::commit_word`), and the value read here is not used.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct RecordHeader {
     /// Payload bytes in this record.
     pub(crate) len: u32,
-    /// A [`Kind`] as `u32`.
-    pub(crate) kind: u32,
-    /// Whole message length (for `First`), else equal to `len` or 0.
+    /// The commit word: see [`stamp`].
+    pub(crate) commit: u32,
+    /// Whole message length (for fragments), `len` (messages) or 0 (padding).
     pub(crate) total: u64,
 }
 
 impl RecordHeader {
-    pub(crate) fn to_bytes(self) -> [u8; RECORD_HEADER] {
-        bytemuck::cast(self)
-    }
-
     pub(crate) fn from_bytes(bytes: &[u8]) -> Self {
         bytemuck::pod_read_unaligned(&bytes[..RECORD_HEADER])
     }
+}
+
+/// The commit word of a `kind` record at slot position `position`: the kind
+/// in the low 8 bits, the low 24 bits of the position above it. Never 0.
+#[inline]
+pub(crate) fn stamp(kind: Kind, position: u64) -> u32 {
+    kind as u32 | (position as u32) << 8
+}
+
+/// The kind of a record whose commit word is `commit`, if the word is
+/// stamped for `position`; `Err` says what is wrong with it.
+#[inline]
+pub(crate) fn unstamp(commit: u32, position: u64) -> Result<Kind, &'static str> {
+    if commit & !0xff != (position as u32) << 8 {
+        return Err("record stamped for another position");
+    }
+    Kind::from_u32(commit & 0xff).ok_or("unknown record kind")
 }

@@ -64,13 +64,13 @@
 //!
 //! Each 128-byte region is written by one side only (two cache lines, so
 //! the adjacent-line prefetcher cannot make them share). `head` and `tail`
-//! are monotonic slot positions (`tail <= head <= tail + N`, position `p` in
-//! slot `p & (N - 1)`); each side caches the other's index and reloads it
+//! are monotonic slot positions (`tail <= head < tail + N`, position `p` in
+//! slot `p & (N - 1)`); the sender caches the receiver's tail and reloads it
 //! only when it has to wait (rigtorp's SPSCQueue). A record is a 16-byte
-//! header (`len`, `kind`, `total`) and its payload, over as many whole
+//! header (`len`, commit word, `total`) and its payload, over as many whole
 //! slots as it needs; one that would wrap is preceded by a padding record
 //! to the end of the ring, which is how every message up to the ring's size
-//! is contiguous:
+//! less one slot is contiguous:
 //!
 //! ```text
 //!  slot:   0        1        2        3        4        5        6        7
@@ -78,15 +78,26 @@
 //!                                    tail^                   head^ (wrap next)
 //! ```
 //!
+//! The commit word (`kind | position << 8`, 0 while nothing is there) is
+//! what publishes a record: the receiver polls the word of the record at its
+//! tail, so a message moves only its own cache lines between the cores
+//! (Aeron's frame length, the turn counters of Vyukov's queue). The sender
+//! zeroes the next record's word before committing, so a stale header or
+//! payload left from an earlier lap never looks committed; it therefore
+//! keeps one slot free.
+//!
 //! Memory orderings, each Release paired with one Acquire:
 //!
-//! - *head-publish*: the sender writes the payload and header, then stores
-//!   `head` with Release; the receiver loads it with Acquire before reading.
+//! - *commit-publish*: the sender zeroes the next record's commit word
+//!   (*commit-clear*), writes the payload and header, then stores the
+//!   record's commit word with Release; the receiver loads it with Acquire
+//!   before reading. The sender then stores `head` (*head-publish*, read by
+//!   a sender that takes the end over, and by statistics).
 //! - *tail-publish*: the receiver stores `tail` with Release after reading;
 //!   the sender loads it with Acquire before overwriting those slots.
 //! - *sleep-register*: a waiter swaps 1 into its futex word, issues the
 //!   heavy half of a barrier pair (`membarrier(GLOBAL_EXPEDITED)`), re-checks
-//!   and sleeps; a publisher stores its index, issues the light half (a
+//!   and sleeps; a publisher stores its commit word or index, issues the light half (a
 //!   compiler barrier) and wakes only if the word is 1. A Dekker pair: no
 //!   lost wake-up, and no system call while nobody sleeps. Where membarrier
 //!   is unavailable both halves are `fence(SeqCst)`.

@@ -1,21 +1,27 @@
 //! The single-producer single-consumer ring.
 //!
-//! Lamport's ring with cached indices (as in rigtorp's `SPSCQueue`), over
-//! variable-length records of whole slots:
+//! A ring of variable-length records of whole slots, published record by
+//! record through a commit word in each record's header (as Aeron's frame
+//! length, or the turn counters of Vyukov's and rigtorp's queues), with the
+//! receiver's index cached by the sender (rigtorp's `SPSCQueue`):
 //!
 //! * `head` (sender-owned line) and `tail` (receiver-owned line) are
 //!   monotonic 64-bit slot positions; a position `p` lives in slot
-//!   `p & (slot_count - 1)`, and `tail <= head <= tail + slot_count`.
-//! * The sender writes a record's payload, then its 16-byte header, then
-//!   stores the new head with Release (`SYNC: head-publish`). The receiver
-//!   Acquire-loads head, reads the records below it, then stores the new
-//!   tail with Release (`SYNC: tail-publish`), which the sender
-//!   Acquire-loads before reusing those slots.
-//! * Each side keeps the last index it read of the other and reloads it only
-//!   when that copy says it must wait, so the other side's line is touched
-//!   once per batch rather than once per message.
+//!   `p & (slot_count - 1)`, and `tail <= head < tail + slot_count`.
+//! * The sender zeroes the commit word of the position after the record
+//!   (`SYNC: commit-clear`), writes the payload, `len` and `total`, then
+//!   stores the record's commit word with Release (`SYNC: commit-publish`),
+//!   and then its head (read only by the sender's successor and by stats).
+//!   The receiver Acquire-loads the commit word at its tail, reads the
+//!   record, and stores the new tail with Release (`SYNC: tail-publish`),
+//!   which the sender Acquire-loads before reusing those slots. A hop thus
+//!   moves the record's own cache lines and nothing else: the receiver
+//!   spins on the line it is about to read.
+//! * The sender keeps the last tail it read and reloads it only when that
+//!   copy says it must wait, so the receiver's line is touched once per
+//!   batch rather than once per message.
 //! * A record never wraps: the sender fills the end of the ring with a
-//!   padding record first. So every message of up to the whole ring
+//!   padding record first. So every message of up to the ring less one slot
 //!   (`capacity()`) is one contiguous slice the receiver reads in place.
 //!
 //! Every index and header read from the segment is checked before use; a
@@ -25,7 +31,7 @@ use std::sync::Arc;
 
 use crate::error::{CorruptedError, OpenError, Role, Stop};
 use crate::frag::{self, Reassembly, Step};
-use crate::layout::{Config, Kind, RECORD_HEADER, RecordHeader};
+use crate::layout::{Config, Kind, RECORD_HEADER, RecordHeader, stamp, unstamp};
 use crate::peer;
 use crate::segment::Region;
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
@@ -97,7 +103,8 @@ fn barrier_ready(control: &crate::layout::ControlLine) -> bool {
 /// Checks an index pair read from the segment.
 #[inline]
 fn check_indices(tail: u64, head: u64, slots: u64) -> Result<(), CorruptedError> {
-    if head < tail || head - tail > slots {
+    // The sender always keeps one slot free: `head - tail < slots`.
+    if head < tail || head - tail >= slots {
         return Err(CorruptedError::new("head and tail indices out of range"));
     }
     if head > MAX_POSITION {
@@ -127,20 +134,81 @@ fn load_tail(
     Ok(tail)
 }
 
-/// Loads the sender's head into `cached`, checking it against our tail.
-#[inline]
-fn load_head(
+/// Checks the record at `position` whose commit word, Acquire-loaded, is the
+/// non-zero `commit`, and reads its header.
+fn parse_record(
     region: &Region,
-    tail: u64,
-    slots: u64,
-    cached: &mut u64,
-) -> Result<u64, CorruptedError> {
-    // SYNC: head-publish (Acquire side): every record below this head is
-    // fully written.
+    geo: &Geometry,
+    position: u64,
+    commit: u32,
+) -> Result<Record, CorruptedError> {
+    let kind = unstamp(commit, position).map_err(CorruptedError::new)?;
+    let index = position & geo.mask;
+    let offset = geo.offset(position);
+    if kind == Kind::Padding {
+        if index == 0 {
+            return Err(CorruptedError::new("padding at the start of the ring"));
+        }
+        return Ok(Record {
+            kind,
+            offset,
+            len: 0,
+            total: 0,
+            slots: geo.slots - index,
+        });
+    }
+    // SAFETY: the slot is in the ring; the acquired commit word says its
+    // header is written, and the sender leaves it alone until our tail has
+    // passed it.
+    let header = unsafe {
+        region
+            .slots()
+            .read(offset, RECORD_HEADER, RecordHeader::from_bytes)
+    };
+    let len = header.len as usize;
+    if len > geo.capacity {
+        return Err(CorruptedError::new("record longer than the ring"));
+    }
+    let slots = geo.slots_for(len);
+    if index + slots > geo.slots {
+        return Err(CorruptedError::new("record wraps around the ring"));
+    }
+    if kind == Kind::Message && len as u64 > geo.config.max_message_size {
+        return Err(CorruptedError::new("message longer than max_message_size"));
+    }
+    Ok(Record {
+        kind,
+        offset: offset + RECORD_HEADER,
+        len,
+        total: header.total,
+        slots,
+    })
+}
+
+/// The head a sender starts from when it attaches: the head its predecessor
+/// stored, moved past the one record the predecessor may have committed
+/// without storing the head after it (it died between the two stores at the
+/// end of `Producer::commit`). The commit word there is 0 otherwise: it was
+/// zeroed before the record that ends at head was committed.
+fn recover_head(region: &Region, geo: &Geometry) -> Result<u64, OpenError> {
+    // SYNC: head-publish (Acquire side, for the previous sender's head).
     let head = region.header().producer.head.load(Acquire);
-    check_indices(tail, head, slots)?;
-    *cached = head;
-    Ok(head)
+    if head > MAX_POSITION {
+        return Err(OpenError::BadHeader("head and tail indices out of range"));
+    }
+    // SYNC: commit-publish (Acquire side): a record committed there is
+    // completely written.
+    let commit = region
+        .slots()
+        .commit_word((head & geo.mask) as usize)
+        .load(Acquire);
+    if commit == 0 {
+        return Ok(head);
+    }
+    match parse_record(region, geo, head, commit) {
+        Ok(record) => Ok(head + record.slots),
+        Err(_) => Err(OpenError::BadHeader("corrupt record at head")),
+    }
 }
 
 /// The sending side of the ring.
@@ -168,13 +236,18 @@ impl Producer {
     pub(crate) fn attach(region: Arc<Region>, strategy: WaitStrategy) -> Result<Self, OpenError> {
         let header = region.header();
         let token = peer::attach(&header.control.sender, Role::Sender)?;
+        let geo = Geometry::new(*region.config());
         // Our own index first: nobody else writes it while we hold the end,
         // so the tail read after it can only have moved towards it.
-        // SYNC: head-publish (Acquire side, for the previous sender's head).
-        let head = header.producer.head.load(Acquire);
+        let head = match recover_head(&region, &geo) {
+            Ok(head) => head,
+            Err(e) => {
+                peer::detach(&header.control.sender, token);
+                return Err(e);
+            }
+        };
         // SYNC: tail-publish (Acquire side).
         let tail = header.consumer.tail.load(Acquire);
-        let geo = Geometry::new(*region.config());
         if check_indices(tail, head, geo.slots).is_err() {
             peer::detach(&header.control.sender, token);
             return Err(OpenError::BadHeader("head and tail indices out of range"));
@@ -234,10 +307,12 @@ impl Producer {
         )
     }
 
-    /// Waits until `slots` slots from head on are free.
+    /// Waits until a record of `slots` slots can be written at head: those
+    /// slots and the one after it (whose commit word `commit` zeroes) are
+    /// free.
     fn ensure_space(&mut self, slots: u64, deadline: Deadline) -> Result<(), Stop> {
-        debug_assert!(slots >= 1 && slots <= self.geo.slots);
-        let limit = self.geo.slots - slots;
+        debug_assert!(slots >= 1 && slots < self.geo.slots);
+        let limit = self.geo.slots - slots - 1;
         if self.head - self.cached_tail <= limit {
             return Ok(());
         }
@@ -285,21 +360,43 @@ impl Producer {
         result
     }
 
-    /// Writes the record header at position `at` and publishes `head`.
+    /// Publishes the record of `slots` slots at position `at` (its payload
+    /// already written): zeroes the next record's commit word, writes the
+    /// header and commits it.
     #[inline]
-    fn commit(&mut self, at: u64, header: RecordHeader, slots: u64) {
+    fn commit(&mut self, at: u64, kind: Kind, len: usize, total: u64, slots: u64) {
+        let memory = self.region.slots();
+        let next = at + slots;
+        // SYNC: commit-clear. Relaxed: ordered before the receiver's reading
+        // of `next` by the Release below (the receiver acquires this record
+        // before it looks at `next`), so it finds 0 there, not the stale
+        // bytes of an earlier lap, until we commit `next`. `ensure_space`
+        // left that slot free.
+        memory
+            .commit_word((next & self.geo.mask) as usize)
+            .store(0, Relaxed);
         let offset = self.geo.offset(at);
-        // SAFETY: `at` is below head + free space (ensured by the caller), so
-        // the receiver is not reading this slot; the header fits in a slot.
+        // SAFETY: the record's slots are free (ensured by the caller), so the
+        // receiver is not reading them; `len` and `total` (bytes 0..4 and
+        // 8..16) fit in a slot and do not overlap the commit word.
         unsafe {
-            self.region.slots().write(offset, RECORD_HEADER, |dst| {
-                dst.copy_from_slice(&header.to_bytes());
+            memory.write(offset, 4, |dst| {
+                dst.copy_from_slice(&(len as u32).to_le_bytes());
+            });
+            memory.write(offset + 8, 8, |dst| {
+                dst.copy_from_slice(&total.to_le_bytes());
             });
         }
-        self.head = at + slots;
+        // SYNC: commit-publish. Release: the payload and header written above
+        // (and the commit-clear of `next`) are visible to the receiver that
+        // Acquire-loads this word.
+        memory
+            .commit_word((at & self.geo.mask) as usize)
+            .store(stamp(kind, at), Release);
+        self.head = next;
         let shared = self.region.header();
-        // SYNC: head-publish. Release: the payload and header written above
-        // are visible to the receiver that Acquire-loads this head.
+        // SYNC: head-publish. Release: pairs with the Acquire in
+        // `recover_head` of a sender that takes our end over.
         shared.producer.head.store(self.head, Release);
         shared.producer.counters.records.bump();
         wait::wake_peer(
@@ -315,21 +412,13 @@ impl Producer {
     /// number of slots the record takes.
     fn reserve_record(&mut self, len: usize, deadline: Deadline) -> Result<(u64, u64), Stop> {
         let slots = self.geo.slots_for(len);
-        debug_assert!(slots <= self.geo.slots);
+        debug_assert!(slots < self.geo.slots);
         let index = self.head & self.geo.mask;
         if index + slots > self.geo.slots {
             let pad = self.geo.slots - index;
             self.ensure_space(pad, deadline)?;
             let at = self.head;
-            self.commit(
-                at,
-                RecordHeader {
-                    len: 0,
-                    kind: Kind::Padding as u32,
-                    total: 0,
-                },
-                pad,
-            );
+            self.commit(at, Kind::Padding, 0, 0, pad);
         }
         self.ensure_space(slots, deadline)?;
         Ok((self.head, slots))
@@ -352,15 +441,7 @@ impl Producer {
                 .slots()
                 .write(offset, bytes.len(), |dst| dst.copy_from_slice(bytes));
         }
-        self.commit(
-            at,
-            RecordHeader {
-                len: bytes.len() as u32,
-                kind: kind as u32,
-                total,
-            },
-            slots,
-        );
+        self.commit(at, kind, bytes.len(), total, slots);
         Ok(())
     }
 
@@ -421,15 +502,7 @@ impl Producer {
     /// Publishes a record reserved with [`reserve`](Self::reserve).
     pub(crate) fn commit_reserved(&mut self, at: u64, slots: u64, len: usize) {
         debug_assert_eq!(at, self.head, "one reservation at a time");
-        self.commit(
-            at,
-            RecordHeader {
-                len: len as u32,
-                kind: Kind::Message as u32,
-                total: len as u64,
-            },
-            slots,
-        );
+        self.commit(at, Kind::Message, len, len as u64, slots);
         self.region.header().producer.counters.messages.bump();
     }
 
@@ -490,8 +563,6 @@ pub(crate) struct Consumer {
     token: u64,
     /// Our tail (we are its only writer while attached).
     tail: u64,
-    /// Last head read from the sender's line; `<=` the real head.
-    cached_head: u64,
     poisoned: Option<CorruptedError>,
     assembly: Reassembly,
     /// Liveness and CPU-sharing memory of our waits.
@@ -505,15 +576,13 @@ impl Consumer {
     pub(crate) fn attach(region: Arc<Region>, strategy: WaitStrategy) -> Result<Self, OpenError> {
         let header = region.header();
         let token = peer::attach(&header.control.receiver, Role::Receiver)?;
-        // Own index first, as in `Producer::attach`.
         // SYNC: tail-publish (Acquire side, for the previous receiver's tail).
         let tail = header.consumer.tail.load(Acquire);
-        // SYNC: head-publish (Acquire side).
-        let head = header.producer.head.load(Acquire);
         let geo = Geometry::new(*region.config());
-        if check_indices(tail, head, geo.slots).is_err() {
+        // The sender's head is not ours to check: we follow commit words.
+        if tail > MAX_POSITION {
             peer::detach(&header.control.receiver, token);
-            return Err(OpenError::BadHeader("head and tail indices out of range"));
+            return Err(OpenError::BadHeader("tail index beyond 2^62"));
         }
         let asymmetric = barrier_ready(&header.control);
         Ok(Consumer {
@@ -521,7 +590,6 @@ impl Consumer {
             geo,
             token,
             tail,
-            cached_head: head,
             poisoned: None,
             assembly: Reassembly::default(),
             wait: WaitState::new(),
@@ -538,106 +606,45 @@ impl Consumer {
         &self.geo
     }
 
-    /// Reloads the sender's head.
+    /// Waits for the record at tail to be committed and checks it.
     #[inline]
-    fn load_head(&mut self) -> Result<u64, CorruptedError> {
-        load_head(
-            &self.region,
-            self.tail,
-            self.geo.slots,
-            &mut self.cached_head,
-        )
-    }
-
-    /// Waits for the next record and validates its header.
     fn next_record(&mut self, deadline: Deadline) -> Result<Record, Stop> {
-        if self.tail == self.cached_head {
-            self.load_head()?;
-        }
-        if self.tail == self.cached_head {
-            let (region, tail, slots) = (&*self.region, self.tail, self.geo.slots);
-            let cached = &mut self.cached_head;
-            let state = &mut self.wait;
+        let (region, tail) = (&*self.region, self.tail);
+        let word = region.slots().commit_word((tail & self.geo.mask) as usize);
+        // SYNC: commit-publish (Acquire side): the record whose stamp we read
+        // is completely written, and so is the zeroing of the commit word
+        // after it.
+        let mut commit = word.load(Acquire);
+        if commit == 0 {
             let header = region.header();
-            wait::wait_until(
+            commit = wait::wait_until(
                 self.strategy,
                 deadline,
                 &header.control.rx,
                 &header.control.symmetric,
                 &header.consumer.counters.sleeps,
-                state,
+                &mut self.wait,
                 |liveness| {
-                    // Whether the sender is gone is read *before* head: its
-                    // last head store happened before it detached (or died),
-                    // so a receiver that then finds no new record has
-                    // drained every committed message.
-                    let gone = peer::is_gone(&header.control.sender, liveness);
-                    match load_head(region, tail, slots, cached) {
-                        Err(e) => Some(Err(Stop::Corrupted(e))),
-                        Ok(head) if head != tail => Some(Ok(())),
-                        Ok(_) if gone => Some(Err(Stop::Disconnected)),
-                        Ok(_) => None,
+                    // SYNC: commit-publish (Acquire side), as above.
+                    match word.load(Acquire) {
+                        0 => {}
+                        commit => return Some(Ok(commit)),
+                    }
+                    if !peer::is_gone(&header.control.sender, liveness) {
+                        return None;
+                    }
+                    // The sender is gone, and its last commit happened before
+                    // it detached (or died): a look at the word *after*
+                    // seeing it gone finds every record it committed, so a
+                    // receiver that still finds nothing has drained them all.
+                    match word.load(Acquire) {
+                        0 => Some(Err(Stop::Disconnected)),
+                        commit => Some(Ok(commit)),
                     }
                 },
             )?;
         }
-        self.read_record()
-    }
-
-    /// Reads and checks the header of the record at tail (which is below
-    /// the cached head).
-    fn read_record(&self) -> Result<Record, Stop> {
-        let available = self.cached_head - self.tail;
-        debug_assert!(available > 0);
-        let index = self.tail & self.geo.mask;
-        let offset = self.geo.offset(self.tail);
-        // SAFETY: tail < cached head, so the slot at tail is published and
-        // ours to read until we advance tail.
-        let header = unsafe {
-            self.region
-                .slots()
-                .read(offset, RECORD_HEADER, RecordHeader::from_bytes)
-        };
-        let Some(kind) = Kind::from_u32(header.kind) else {
-            return Err(CorruptedError::new("unknown record kind").into());
-        };
-        if kind == Kind::Padding {
-            if index == 0 {
-                return Err(CorruptedError::new("padding at the start of the ring").into());
-            }
-            let slots = self.geo.slots - index;
-            if slots > available {
-                return Err(CorruptedError::new("padding runs past head").into());
-            }
-            return Ok(Record {
-                kind,
-                offset,
-                len: 0,
-                total: 0,
-                slots,
-            });
-        }
-        let len = header.len as usize;
-        if len > self.geo.capacity {
-            return Err(CorruptedError::new("record longer than the ring").into());
-        }
-        let slots = self.geo.slots_for(len);
-        if slots > available {
-            return Err(CorruptedError::new("record runs past head").into());
-        }
-        if index + slots > self.geo.slots {
-            return Err(CorruptedError::new("record wraps around the ring").into());
-        }
-        if kind == Kind::Message && len as u64 > self.geo.config.max_message_size {
-            return Err(CorruptedError::new("message longer than max_message_size").into());
-        }
-        Ok(Record {
-            kind,
-            offset: offset + RECORD_HEADER,
-            len,
-            total: header.total,
-            slots,
-        })
+        Ok(parse_record(region, &self.geo, tail, commit)?)
     }
 
     /// Frees the slots of the record at tail.
@@ -714,6 +721,16 @@ impl Consumer {
 
     fn count_message(&self) {
         self.region.header().consumer.counters.messages.bump();
+    }
+
+    /// Whether no record is committed at our tail (a snapshot).
+    pub(crate) fn is_empty(&self) -> bool {
+        let word = self
+            .region
+            .slots()
+            .commit_word((self.tail & self.geo.mask) as usize);
+        // Relaxed: nothing is read on the strength of this answer.
+        word.load(Relaxed) == 0
     }
 
     /// Whether the sender has detached or died (reads `/proc`).

@@ -205,7 +205,18 @@ pub(crate) struct SlotMemory {
     slot_count: usize,
     #[cfg(shmq_loom)]
     cells: Box<[loom::cell::UnsafeCell<()>]>,
+    /// Under loom, the commit word of each slot is this atomic rather than
+    /// the bytes (loom cannot see atomics in raw memory). Plain writes that
+    /// cover a slot's commit word set it to [`CLOBBERED`], as they would
+    /// overwrite the bytes.
+    #[cfg(shmq_loom)]
+    commits: Box<[AtomicU32]>,
 }
+
+/// What a plain write over a commit word leaves there, under loom: not 0
+/// and not a valid stamp, the worst case for a reader that wrongly reads it.
+#[cfg(shmq_loom)]
+const CLOBBERED: u32 = u32::MAX;
 
 impl std::fmt::Debug for SlotMemory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -225,8 +236,12 @@ unsafe impl Sync for SlotMemory {}
 impl SlotMemory {
     /// # Safety
     /// `base` must be valid for reads and writes of `slot_size * slot_count`
-    /// bytes for as long as the returned value lives.
+    /// bytes for as long as the returned value lives, and 64-byte aligned;
+    /// `slot_count` must be a power of two and `slot_size` a multiple of 64
+    /// (as `Config::check` ensures).
     pub(crate) unsafe fn new(base: *mut u8, slot_size: usize, slot_count: usize) -> Self {
+        debug_assert!(slot_count.is_power_of_two() && slot_size % 64 == 0);
+        debug_assert_eq!(base as usize % 64, 0);
         Self {
             base,
             slot_size,
@@ -235,7 +250,34 @@ impl SlotMemory {
             cells: (0..slot_count)
                 .map(|_| loom::cell::UnsafeCell::new(()))
                 .collect(),
+            #[cfg(shmq_loom)]
+            commits: (0..slot_count).map(|_| AtomicU32::default()).collect(),
         }
+    }
+
+    /// The commit word of the record that starts at slot `index` (bytes
+    /// `COMMIT_OFFSET..+4` of the slot; see `layout`). `index` is reduced
+    /// modulo the slot count (a power of two), so it is always in bounds.
+    ///
+    /// Other processes write these bytes too (a peer's commits, and plain
+    /// payload writes when a long record covers this slot); the ring
+    /// protocol orders every plain access against the atomic ones.
+    #[inline]
+    pub(crate) fn commit_word(&self, index: usize) -> &AtomicU32 {
+        let index = index & (self.slot_count - 1);
+        #[cfg(not(shmq_loom))]
+        {
+            let offset = index * self.slot_size + crate::layout::COMMIT_OFFSET;
+            // SAFETY: `offset + 4` lies in the slot array (index < slot_count,
+            // and a slot holds at least a record header); slot starts are
+            // 64-byte aligned, so the word is 4-aligned; `AtomicU32` is
+            // `repr(transparent)` over the standard one, which has `u32`'s
+            // layout and may be shared with other processes like every
+            // header field; the reference lives no longer than `self`.
+            unsafe { &*self.base.add(offset).cast::<AtomicU32>() }
+        }
+        #[cfg(shmq_loom)]
+        &self.commits[index]
     }
 
     fn check(&self, offset: usize, len: usize) {
@@ -313,6 +355,15 @@ impl SlotMemory {
                 cell.with_mut(|_| ());
             } else {
                 cell.with(|_| ());
+            }
+        }
+        if write {
+            let commit = crate::layout::COMMIT_OFFSET;
+            for slot in first..=last {
+                let word = slot * self.slot_size + commit;
+                if offset < word + 4 && word < offset + len {
+                    self.commits[slot].store(CLOBBERED, Ordering::Relaxed);
+                }
             }
         }
     }

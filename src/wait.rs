@@ -7,14 +7,15 @@
 //! * the **waiter** sets its word to `1`, issues the heavy half of a
 //!   store-load barrier pair, re-checks its condition, and only then sleeps
 //!   on the word (expecting `1`);
-//! * the **publisher** stores its index, issues the light half, and loads
+//! * the **publisher** stores its index (the receiver's tail, or the
+//!   sender's commit word), issues the light half, and loads
 //!   the word: only if it reads `1` does it swap it to `0` and make the wake
 //!   system call.
 //!
 //! The barrier pair (`sync::barrier`: a compiler barrier for the publisher
 //! and `membarrier` for the sleeper, or `fence(SeqCst)` on both sides where
 //! membarrier is unavailable) makes this a Dekker pair (`SYNC:
-//! sleep-register`): either the waiter's re-check sees the new index, or
+//! sleep-register`): either the waiter's re-check sees the new store, or
 //! the publisher sees the `1` and wakes it; a wake-up is never lost, and
 //! when nobody sleeps no system call is made. A sleep is cut into slices of
 //! [`LIVENESS_SLICE`] so that a peer that died without detaching (kill -9)
@@ -163,7 +164,6 @@ pub(crate) fn wait_until<T>(
         }
         return Err(Stop::WouldBlock);
     }
-    let start = Instant::now();
     let spin_budget = match strategy {
         WaitStrategy::Spin => None,
         WaitStrategy::Block => Some(Duration::ZERO),
@@ -176,6 +176,8 @@ pub(crate) fn wait_until<T>(
     // Spin phase: poll with a pause hint, looking at the clock every few
     // dozen polls only (reading it costs about as much as a poll).
     if spin_budget != Some(Duration::ZERO) {
+        // Only a bounded spin needs its start (a clock read costs ~25 ns).
+        let start = spin_budget.map(|_| Instant::now());
         loop {
             for _ in 0..32 {
                 spin_hint();
@@ -194,7 +196,8 @@ pub(crate) fn wait_until<T>(
             if deadline.passed(now) {
                 return Err(Stop::Timeout);
             }
-            if spin_budget.is_some_and(|budget| now.duration_since(start) >= budget) {
+            let spent = start.map_or(Duration::ZERO, |start| now.duration_since(start));
+            if spin_budget.is_some_and(|budget| spent >= budget) {
                 break;
             }
         }
@@ -217,7 +220,7 @@ pub(crate) fn wait_until<T>(
         sleeps.bump();
         // SYNC: sleep-register (sleeper's heavy half). Pairs with the light
         // barrier in `wake_peer`: either the poll below sees the peer's
-        // latest index, or the peer sees our `1` and wakes us.
+        // latest commit word or tail, or the peer sees our `1` and wakes us.
         if !barrier::heavy() {
             // Sticky and advisory: publishers that still use the light half
             // until they see it can delay our wake-up by one slice at most
@@ -248,8 +251,9 @@ pub(crate) fn wait_until<T>(
     }
 }
 
-/// Called by a side right after it published an index (or detached): wakes
-/// the peer if, and only if, it registered as sleeping on `slot`.
+/// Called by a side right after it published a record or its tail (or
+/// detached): wakes the peer if, and only if, it registered as sleeping on
+/// `slot`.
 /// `asymmetric` says whether this process may use the light barrier (see
 /// `sync::barrier`); the segment's `symmetric` word can still forbid it.
 #[inline]
@@ -260,9 +264,9 @@ pub(crate) fn wake_peer(
     wakes: &AtomicU64,
 ) {
     let light_ok = asymmetric && control.symmetric.load(Relaxed) == 0;
-    // SYNC: sleep-register (publisher's light half). Orders the index store
-    // before the load of the sleeping flag; pairs with the sleeper's heavy
-    // barrier.
+    // SYNC: sleep-register (publisher's light half). Orders the commit-word
+    // or tail store before the load of the sleeping flag; pairs with the
+    // sleeper's heavy barrier.
     barrier::light(light_ok);
     let flag = slot.sleeping.word();
     // The swap makes exactly one publisher pay for the system call per

@@ -260,7 +260,9 @@ fn max_message_size_is_enforced_on_send() {
     let max = 10_000;
     let (temp, queue) = create_queue("paths-max", 64, 16, max as u64);
     let capacity = queue.capacity();
-    assert_eq!(capacity, 1008);
+    // All slots but one (a record leaves the next one free for the next
+    // commit word), less the record header.
+    assert_eq!(capacity, 15 * 64 - 16);
     let mut tx = queue.sender().unwrap();
     assert_eq!(tx.max_message_size(), max as u64);
     let stream = Stream::for_queue(seed, &queue, Some(max));
@@ -324,23 +326,39 @@ fn max_message_size_is_enforced_on_send() {
     assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
 }
 
-/// Writes a record header `{len, kind, total}` at slot `slot` of the
-/// queue's file, then sets `head`, as a (fake) sender would.
-fn forge(temp: &TempQueue, slot_size: usize, slot: usize, record: (u32, u32, u64), head: u64) {
+/// Writes a record `{len, kind, total}` at position `at` (slot
+/// `at % slot_count`) of the queue's file as a (fake) sender commits it: the payload (`len` zero bytes, as
+/// many as fit before the end of the ring), `len` and `total`, then the
+/// commit word `kind | (at << 8)`, which publishes the rest. Head is not
+/// set: the receiver polls the commit word at its tail and never reads it.
+fn forge(temp: &TempQueue, queue: &shmq::Queue, at: u64, record: (u32, u32, u64)) {
+    forge_stamped(temp, queue, at, at, record);
+}
+
+/// Like [`forge`], but with the commit word stamped for position `stamp`.
+fn forge_stamped(
+    temp: &TempQueue,
+    queue: &shmq::Queue,
+    at: u64,
+    stamp: u64,
+    record: (u32, u32, u64),
+) {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .open(temp.path())
         .unwrap();
     let (len, kind, total) = record;
-    let mut header = [0u8; 16];
-    header[0..4].copy_from_slice(&len.to_le_bytes());
-    header[4..8].copy_from_slice(&kind.to_le_bytes());
-    header[8..16].copy_from_slice(&total.to_le_bytes());
-    file.write_at(&header, (512 + slot * slot_size) as u64)
+    let (slot_size, slot_count) = (queue.slot_size() as u64, queue.slot_count() as u64);
+    let start = 512 + (at % slot_count) * slot_size;
+    let room = 512 + slot_count * slot_size - (start + 16);
+    file.write_at(&vec![0u8; u64::from(len).min(room) as usize], start + 16)
         .unwrap();
-    // Record first, then the head that publishes it.
-    file.write_at(&head.to_le_bytes(), 128).unwrap();
+    file.write_at(&len.to_le_bytes(), start).unwrap();
+    file.write_at(&total.to_le_bytes(), start + 8).unwrap();
+    // Record first, then the commit word that publishes it.
+    let commit = kind | ((stamp as u32) << 8);
+    file.write_at(&commit.to_le_bytes(), start + 4).unwrap();
 }
 
 const FIRST: u32 = 3;
@@ -372,26 +390,79 @@ fn forged_oversized_messages_are_corrupted() {
     let (temp, queue) = create_queue("paths-forge-1", 64, 16, 1000);
     let mut rx = queue.receiver().unwrap();
     // 100 payload bytes: ceil((16 + 100) / 64) = 2 slots.
-    forge(&temp, 64, 0, (100, FIRST, 1001), 2);
+    forge(&temp, &queue, 0, (100, FIRST, 1001));
     let check = expect_corrupted(&mut rx, "first fragment, total = max + 1");
     assert!(check.contains("max_message_size"), "check: {check}");
 
     // A whole message longer than the limit (the limit is below the ring).
     let (temp, queue) = create_queue("paths-forge-2", 64, 16, 100);
     let mut rx = queue.receiver().unwrap();
-    forge(&temp, 64, 0, (200, MESSAGE, 200), 4);
+    forge(&temp, &queue, 0, (200, MESSAGE, 200));
     let check = expect_corrupted(&mut rx, "message of 200 bytes, limit 100");
     assert!(check.contains("max_message_size"), "check: {check}");
 
     // A total of u64::MAX, received in another process: allocating it would
     // abort that process, panicking would exit with 101.
-    let (temp, _queue) = create_queue("paths-forge-3", 64, 16, 64 << 20);
+    let (temp, queue) = create_queue("paths-forge-3", 64, 16, 64 << 20);
     let mut peer = Peer::spawn(&["expect-corrupt", &temp.name]);
     peer.expect_line("ready", STARTUP);
-    forge(&temp, 64, 0, (100, FIRST, u64::MAX), 2);
+    forge(&temp, &queue, 0, (100, FIRST, u64::MAX));
     let out = peer.finish(LIMIT);
     assert!(
         out.starts_with("corrupted") && out.contains("max_message_size"),
+        "peer printed {out:?}"
+    );
+}
+
+/// A record stamped for another position than the receiver's tail (left
+/// from the lap before, or stamped for the next position) is `Corrupted`,
+/// where real traffic moved the tail, and in another process, where a
+/// Message stamped for position 0 meets a receiver at position 16.
+#[test]
+fn forged_stamps_for_another_position_are_corrupted() {
+    let _serial = serial();
+    const STAMPED: &str = "record stamped for another position";
+    let slots = 16;
+    for (what, lap_before) in [("the lap before", true), ("the next position", false)] {
+        let (temp, queue) = create_queue("paths-stamp", 64, slots, 1 << 20);
+        let mut tx = queue.sender().unwrap();
+        let mut rx = queue.receiver().unwrap();
+        // A lap and a half of two-slot messages, through the real sender.
+        for i in 0..12u8 {
+            tx.send(&[i; 100]).unwrap();
+            assert_eq!(rx.recv().unwrap(), [i; 100]);
+        }
+        let tail = 24;
+        let mut word = [0u8; 8];
+        let file = OpenOptions::new().read(true).open(temp.path()).unwrap();
+        file.read_exact_at(&mut word, 256).unwrap();
+        assert_eq!(u64::from_le_bytes(word), tail, "{what}: tail");
+        let stamp = if lap_before {
+            tail - slots as u64
+        } else {
+            tail + 1
+        };
+        forge_stamped(&temp, &queue, tail, stamp, (5, MESSAGE, 5));
+        let check = expect_corrupted(&mut rx, what);
+        assert_eq!(check, STAMPED, "{what}");
+        drop(tx);
+    }
+
+    // In another process: head and tail at 16, slot 0 holding a Message
+    // stamped for position 0 (one byte of the commit word changes, so the
+    // peer cannot read it torn).
+    let (temp, queue) = create_queue("paths-stamp-peer", 64, slots, 1 << 20);
+    let file = OpenOptions::new().write(true).open(temp.path()).unwrap();
+    for offset in [128, 256] {
+        file.write_at(&16u64.to_le_bytes(), offset).unwrap();
+    }
+    let mut peer = Peer::spawn(&["expect-corrupt", &temp.name]);
+    peer.expect_line("ready", STARTUP);
+    forge_stamped(&temp, &queue, 16, 0, (3, MESSAGE, 3));
+    let out = peer.finish(LIMIT);
+    assert_eq!(
+        out.trim(),
+        format!("corrupted {STAMPED}"),
         "peer printed {out:?}"
     );
 }

@@ -102,7 +102,8 @@ fn assert_window(what: &str, elapsed: Duration, timeout: Duration) {
     );
 }
 
-/// An in-process queue of 8 slots of 64 bytes (capacity 496 bytes).
+/// An in-process queue of 8 slots of 64 bytes (capacity 7 slots less the
+/// record header: 432 bytes).
 fn small(strategy: WaitStrategy) -> Queue {
     QueueBuilder::in_process()
         .slot_size(64)
@@ -112,6 +113,10 @@ fn small(strategy: WaitStrategy) -> Queue {
         .create()
         .unwrap()
 }
+
+/// One-slot messages that fill `small`'s ring: all its slots but the one
+/// the sender keeps free (a record needs one more free slot than it takes).
+const FITS: usize = 7;
 
 /// Fills the ring with one-slot messages; returns how many fit.
 fn fill(tx: &mut Sender) -> usize {
@@ -239,7 +244,7 @@ fn send_times_out(tx: &mut Sender, what: &str) {
         assert_window(&format!("flush_timeout {what}"), elapsed, timeout);
     }
     assert!(tx.is_full(), "{what}");
-    assert_eq!(tx.len(), 8, "{what}: a timed-out send went in");
+    assert_eq!(tx.len(), FITS, "{what}: a timed-out send went in");
 }
 
 fn send_timeout_on_full(strategy: WaitStrategy) {
@@ -248,10 +253,10 @@ fn send_timeout_on_full(strategy: WaitStrategy) {
         let q = small(strategy);
         let mut tx = q.sender().unwrap();
         let mut rx = q.receiver().unwrap();
-        assert_eq!(fill(&mut tx), 8);
+        assert_eq!(fill(&mut tx), FITS);
         send_times_out(&mut tx, &format!("{strategy:?}, live receiver"));
         // Everything that was sent before arrives, and nothing else.
-        for i in 0..8u8 {
+        for i in 0..FITS as u8 {
             assert_eq!(rx.try_recv().unwrap(), [i; 40]);
         }
         assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
@@ -259,7 +264,7 @@ fn send_timeout_on_full(strategy: WaitStrategy) {
         // No receiver ever attached.
         let q = small(strategy);
         let mut tx = q.sender().unwrap();
-        assert_eq!(fill(&mut tx), 8);
+        assert_eq!(fill(&mut tx), FITS);
         send_times_out(&mut tx, &format!("{strategy:?}, no receiver"));
 
         // A message that needs padding first: the padding fits, the message
@@ -267,25 +272,27 @@ fn send_timeout_on_full(strategy: WaitStrategy) {
         let q = small(strategy);
         let mut tx = q.sender().unwrap();
         let mut rx = q.receiver().unwrap();
-        assert_eq!(fill(&mut tx), 8);
-        for _ in 0..8 {
+        assert_eq!(fill(&mut tx), FITS);
+        for _ in 0..FITS {
             rx.try_recv().unwrap();
         }
-        for i in 10..15u8 {
+        for i in 10..16u8 {
             tx.try_send(&[i; 40]).unwrap();
         }
-        for i in 10..13u8 {
+        for i in 10..14u8 {
             assert_eq!(rx.try_recv().unwrap(), [i; 40]);
         }
-        // Head at slot 5, two slots in use: 3 slots of padding fit, then 7
-        // slots for the message do not.
+        // Head at slot 5, two slots in use: 3 slots of padding fit (with
+        // the one after them free), then 7 slots for the message (the
+        // largest record) do not.
         let seven_slots = [7u8; 7 * 64 - 16];
+        assert_eq!(seven_slots.len(), tx.capacity());
         let timeout = Duration::from_millis(50);
         let (r, elapsed) = timed(|| tx.send_timeout(&seven_slots, timeout));
         assert_eq!(r, Err(SendTimeoutError::Timeout));
         assert_window(&format!("{strategy:?}, after padding"), elapsed, timeout);
-        assert_eq!(rx.try_recv().unwrap(), [13; 40]);
         assert_eq!(rx.try_recv().unwrap(), [14; 40]);
+        assert_eq!(rx.try_recv().unwrap(), [15; 40]);
         assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
         tx.send_timeout(&seven_slots, Duration::from_secs(5))
             .unwrap();
@@ -368,7 +375,7 @@ fn try_calls_never_wait() {
                 Result::is_ok,
             );
 
-            assert_eq!(fill(&mut tx), 8);
+            assert_eq!(fill(&mut tx), FITS);
             never_waits(
                 &format!("try_send on full, {s}"),
                 || tx.try_send(b"x"),
@@ -408,7 +415,7 @@ fn try_calls_never_wait() {
                 || tx.send_timeout(b"x", Duration::ZERO),
                 |r| *r == Err(SendTimeoutError::Timeout),
             );
-            for i in 0..8u8 {
+            for i in 0..FITS as u8 {
                 assert_eq!(rx.try_recv().unwrap(), [i; 40]);
             }
             never_waits(
@@ -448,7 +455,7 @@ fn try_calls_never_wait() {
             );
             let q = small(strategy);
             let mut tx = q.sender().unwrap();
-            assert_eq!(fill(&mut tx), 8);
+            assert_eq!(fill(&mut tx), FITS);
             never_waits(
                 &format!("try_send, no receiver yet, {s}"),
                 || tx.try_send(b"x"),
@@ -470,7 +477,9 @@ fn timed_out_large_message_is_never_seen_in_part() {
         let big_a = pattern(1, 2000); // 9 fragments of up to 240 bytes
         assert!(big_a.len() > tx.capacity());
 
-        // Nobody reads: two fragments fill the ring, the third times out.
+        // Nobody reads: the first fragment (4 slots) goes in, the second
+        // does not fit beside it (the sender keeps a slot free) and times
+        // out.
         for timeout in [Duration::ZERO, Duration::from_millis(100)] {
             let (r, elapsed) = timed(|| tx.send_timeout(&big_a, timeout));
             assert_eq!(r, Err(SendTimeoutError::Timeout));
@@ -540,7 +549,7 @@ fn wakes_promptly(strategy: WaitStrategy) {
         let mut tx = sender.join().unwrap();
 
         // send_timeout: the receiver makes room mid-wait.
-        assert_eq!(fill(&mut tx), 8);
+        assert_eq!(fill(&mut tx), FITS);
         let start = Instant::now();
         let receiver = std::thread::spawn(move || {
             std::thread::sleep(PEER_DELAY);
@@ -559,7 +568,7 @@ fn wakes_promptly(strategy: WaitStrategy) {
         let start = Instant::now();
         let receiver = std::thread::spawn(move || {
             std::thread::sleep(PEER_DELAY);
-            for _ in 0..8 {
+            for _ in 0..FITS {
                 rx.recv().unwrap();
             }
             rx
@@ -592,7 +601,7 @@ fn wakes_promptly(strategy: WaitStrategy) {
         let q = small(strategy);
         let mut tx = q.sender().unwrap();
         let rx = q.receiver().unwrap();
-        assert_eq!(fill(&mut tx), 8);
+        assert_eq!(fill(&mut tx), FITS);
         let start = Instant::now();
         let receiver = std::thread::spawn(move || {
             std::thread::sleep(PEER_DELAY);
@@ -687,10 +696,10 @@ fn extreme_timeouts() {
         });
         assert_eq!(rx.recv_timeout(Duration::MAX).unwrap(), b"eventually");
         let mut tx = sender.join().unwrap();
-        assert_eq!(fill(&mut tx), 8);
+        assert_eq!(fill(&mut tx), FITS);
         let receiver = std::thread::spawn(move || {
             std::thread::sleep(PEER_DELAY);
-            for _ in 0..8 {
+            for _ in 0..FITS {
                 rx.recv().unwrap();
             }
             rx

@@ -132,14 +132,14 @@ fn sleeping_receiver_is_woken_by_every_message() {
     assert_wakes(woken, "sending");
 }
 
-/// The peer sends with `WaitStrategy::Block` into a 2-slot ring that the
-/// test keeps full. Before each send it announces, on a side queue, its
-/// sleep counter: only that send's waits can move the counter past the
-/// announced value. Each round reads the announcement for the send that is
-/// about to block, waits until the counter has moved past it (the sender is
-/// registered as asleep on the full ring), then receives one message to
-/// free a slot, which must make a wake-up call. Every message must arrive,
-/// in order.
+/// The peer sends with `WaitStrategy::Block` into a 2-slot ring (room for
+/// one message: the sender keeps a slot free) that the test keeps full.
+/// Before each send it announces, on a side queue, its sleep counter: only
+/// that send's waits can move the counter past the announced value. Each
+/// round reads the announcement for the send that is about to block, waits
+/// until the counter has moved past it (the sender is registered as asleep
+/// on the full ring), then receives one message to free a slot, which must
+/// make a wake-up call. Every message must arrive, in order.
 #[test]
 fn sleeping_sender_is_woken_by_every_freed_slot() {
     let _serial = serial();
@@ -147,7 +147,7 @@ fn sleeping_sender_is_woken_by_every_freed_slot() {
     let (side_temp, side_queue) = create_queue("wake-side", 64, 256, 1 << 20);
     let mut rx = queue.receiver().unwrap();
     let mut side = side_queue.receiver().unwrap();
-    let total = ROUNDS + 2;
+    let total = ROUNDS + 1;
     let mut peer = Peer::spawn(&[
         "send-counted",
         &temp.name,
@@ -181,8 +181,8 @@ fn sleeping_sender_is_woken_by_every_freed_slot() {
         let mut slow = Slow::default();
         let mut freed = Instant::now();
         for seq in 0..ROUNDS {
-            // Message seq + 2 is the one the sender is blocked on.
-            let blocked = seq + 2;
+            // Message seq + 1 is the one the sender is blocked on.
+            let blocked = seq + 1;
             let before = announcement(blocked);
             wait_for(
                 ROUND_LIMIT,

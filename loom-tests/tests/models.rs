@@ -40,7 +40,7 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 
 /// Proves: messages published by the sender arrive in FIFO order with the
 /// payload the sender wrote (no torn or stale bytes: loom flags any slot
-/// read not ordered after its write by head-publish), and a receiver that
+/// read not ordered after its write by commit-publish), and a receiver that
 /// finds the ring empty sleeps and is woken (the receiver blocks here).
 #[test]
 fn publish_consume_fifo() {
@@ -87,13 +87,43 @@ fn wrap_padding_and_multi_slot() {
     });
 }
 
+/// Proves: the commit-clear. A three-slot message leaves payload bytes
+/// where slots 1 and 2 start and its own header at slot 0; the records that
+/// later start at those slots (positions 4 and 5) must never be mistaken for
+/// committed before the sender commits them: the receiver finds 0 there
+/// (zeroed by the sender before it committed the record before), not a
+/// stale header or payload bytes. Under loom a plain write over a commit
+/// word leaves an invalid stamp, so any read of a stale word fails the
+/// model.
+#[test]
+fn commit_word_is_fresh_on_every_lap() {
+    model(|| {
+        let q = queue(4, 1024);
+        let mut tx = q.sender().unwrap();
+        let mut rx = q.receiver().unwrap();
+        let t = thread::spawn(move || {
+            tx.send(&[1u8; 150]).unwrap(); // positions 0..3
+            tx.send(b"b").unwrap(); // 3
+            tx.send(b"c").unwrap(); // 4: slot 0, the old header
+            tx.send(b"d").unwrap(); // 5: slot 1, old payload
+        });
+        assert_eq!(rx.recv().unwrap(), [1u8; 150]);
+        for want in [b"b", b"c", b"d"] {
+            assert_eq!(rx.recv().unwrap(), want);
+        }
+        t.join().unwrap();
+    });
+}
+
 /// Proves: a message larger than the whole ring is streamed in fragments
 /// (each waiting for the receiver to free space) and reassembled whole and
 /// in order.
 #[test]
 fn fragmented_message() {
     model(|| {
-        // 2 slots of 64 B: capacity 112 B, fragments of 48 B.
+        // 2 slots of 64 B: capacity and fragments of 48 B (one slot: the
+        // sender keeps the other free), so every fragment waits for the
+        // receiver to take the one before.
         let q = queue(2, 1024);
         let mut tx = q.sender().unwrap();
         let mut rx = q.receiver().unwrap();
@@ -213,6 +243,33 @@ fn sender_disconnect_drains_spinning() {
     });
 }
 
+/// Proves: tail-publish on its own. Both ends spin (no futex, whose bucket
+/// lock would order the two sides by itself), and three 40-byte messages
+/// pass through a ring that holds one at a time, so the sender overwrites
+/// each slot as soon as it has seen the receiver's tail move past it: the
+/// receiver's reads must happen before those writes (loom checks every slot
+/// access), and it must see each payload whole.
+#[test]
+fn spinning_sender_reuses_slots() {
+    model(|| {
+        let q = queue(2, 1024);
+        let mut tx = q.sender().unwrap();
+        let mut rx = q.receiver().unwrap();
+        tx.set_wait_strategy(WaitStrategy::Spin);
+        rx.set_wait_strategy(WaitStrategy::Spin);
+        let t = thread::spawn(move || {
+            for i in 0..3u8 {
+                tx.send(&[i; 40]).unwrap();
+            }
+            tx
+        });
+        for i in 0..3u8 {
+            assert_eq!(rx.recv().unwrap(), [i; 40]);
+        }
+        drop(t.join().unwrap());
+    });
+}
+
 /// Proves: a sender blocked on a full ring sees the receiver's detach
 /// (it is woken, and gets `Disconnected`).
 #[test]
@@ -222,8 +279,9 @@ fn receiver_disconnect_wakes_sender() {
         let mut tx = q.sender().unwrap();
         let rx = q.receiver().unwrap();
         let t = thread::spawn(move || {
-            // At most two sends fit; the third waits on the full ring until
-            // the drop below wakes it (or a send sees the drop first).
+            // One send fits (the sender keeps the other slot free); the next
+            // waits on the full ring until the drop below wakes it (or a
+            // send sees the drop first).
             for i in 0..3u8 {
                 if let Err(e) = tx.send(&[i; 40]) {
                     return Err(e);

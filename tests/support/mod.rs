@@ -152,8 +152,8 @@ impl Stream {
             max + MSG_HEADER <= POOL_LEN,
             "max {max} too large for the pool"
         );
-        let ring = slot_size * slot_count;
-        let capacity = ring - RECORD_HEADER;
+        // The sender keeps one slot free (see the layout docs).
+        let capacity = (slot_count - 1) * slot_size - RECORD_HEADER;
         let fragment = (slot_count / 2).max(1) * slot_size - RECORD_HEADER;
         let mut edges = vec![
             0,
@@ -168,7 +168,7 @@ impl Stream {
             slot_size,
             slot_size + 1,
             capacity - 1,
-            capacity, // the whole ring in one record
+            capacity, // the whole ring but one slot, in one record
             capacity + 1,
             2 * fragment,
             3 * fragment,
