@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use arbitrary::{Arbitrary, Unstructured};
-use shmq_fuzz::{Outcome, Params, RecordsInput, RingInput, Stop, model_drain, model_header};
+use shmq_fuzz::{
+    Outcome, Params, RecordsInput, RingInput, Stop, classify, model_drain, model_header,
+};
 
 #[cfg(fuzzing)]
 fn drain(p: &Params, ring: &[u8]) -> Option<usize> {
@@ -80,31 +82,6 @@ impl Tally {
         self.abandoned += usize::from(o.abandoned > 0);
         self.reassembled += usize::from(o.reassembled > 0);
     }
-}
-
-/// A short name for the paths an input reaches.
-fn classify(o: &Outcome) -> String {
-    let mut s = match o.stop {
-        Some(Stop::Rejected(_)) => "rejected".to_string(),
-        Some(Stop::AttachFailed(_)) => "attach-failed".to_string(),
-        Some(Stop::Corrupted(why)) => format!("corrupted:{}", why.replace(' ', "-")),
-        Some(Stop::Empty) => "empty".to_string(),
-        Some(Stop::LoopLimit) => "loop-limit".to_string(),
-        None => "none".to_string(),
-    };
-    for (n, what) in [
-        (o.delivered, "delivered"),
-        (o.padding, "padding"),
-        (o.orphans, "orphans"),
-        (o.abandoned, "abandoned"),
-        (o.reassembled, "reassembled"),
-    ] {
-        if n > 0 {
-            s.push('+');
-            s.push_str(what);
-        }
-    }
-    s
 }
 
 fn main() {

@@ -1,7 +1,10 @@
-//! A tiny sender writes well-formed records (messages, padding, fragmented
-//! messages, abandoned ones, orphan continuations), then optional
-//! corruptions; the real receiver drains them. Unmutated rings must deliver
-//! every message the sender completed; any ring must agree with the model.
+//! A tiny sender writes well-formed, committed records (messages, padding,
+//! fragmented messages, abandoned ones, orphan continuations; one slot kept
+//! free and the next commit word cleared, as the v2 sender does), then
+//! optional corruptions; the real receiver drains them. Rings whose slots
+//! were not mutated (moving `head` is allowed: the receiver never reads it)
+//! must deliver every message the sender completed; any ring must agree
+//! with the model.
 
 #![no_main]
 

@@ -1,6 +1,8 @@
 //! A queue whose slots hold (mostly plausible, sometimes wild) bytes,
 //! drained by the real receiver: `drain_ring` must never panic or hang, and
-//! must deliver exactly as many messages as the reference model says.
+//! must deliver exactly as many messages as the reference model says. The
+//! records' commit words are mostly stamped for their positions; `head` is
+//! anything, since a v2 receiver must not read it.
 
 #![no_main]
 

@@ -2,15 +2,20 @@
 //!
 //! * [`RingInput`] and [`RecordsInput`]: structured inputs (via
 //!   `arbitrary`) that build the arguments of `shmq::fuzz::drain_ring`,
-//!   biased towards plausible record headers so that the fuzzer reaches the
-//!   receiver's deep paths (padding, fragments, reassembly, orphans).
+//!   biased towards plausible record headers (committed for the right
+//!   position) so that the fuzzer reaches the receiver's deep paths
+//!   (padding, fragments, reassembly, orphans).
 //! * [`model_drain`]: an independent reference model of what
-//!   `drain_ring` must return for the same arguments, written from the
-//!   protocol as `layout.rs`, `spsc.rs` and `frag.rs` describe it. The
-//!   targets assert that the library and the model agree, so the fuzzer
-//!   finds wrong answers (a message delivered that should not be, a valid
-//!   one refused), not only panics.
+//!   `drain_ring` must return for the same arguments, written from the ring
+//!   protocol (v2: the receiver polls a commit word in the record header,
+//!   never `head`) and from `drain_ring`'s loop. The targets assert that
+//!   the library and the model agree, so the fuzzer finds wrong answers (a
+//!   message delivered that should not be, a valid one refused), not only
+//!   panics.
 //! * [`model_header`]: the same for `shmq::fuzz::check_header`.
+//! * [`encode`] and [`seeds`]: the inverse of the `arbitrary` decoding, so
+//!   that the seeds in `seeds/` are written from readable descriptions
+//!   (`cargo run --example seeds`) instead of being picked from a corpus.
 //!
 //! Nothing here depends on `shmq`, so it builds without `cfg(fuzzing)` and
 //! its unit tests run with a plain `cargo test`.
@@ -19,25 +24,38 @@ use arbitrary::Arbitrary;
 
 /// Size of the segment header.
 pub const HEADER_SIZE: usize = 512;
+/// Layout version in the segment header (2: commit words in the records).
+pub const LAYOUT_VERSION: u32 = 2;
 /// Size of a record header.
 pub const RECORD_HEADER: usize = 16;
-/// Largest position the receiver accepts from the segment.
+/// Largest tail the receiver accepts when it attaches.
 pub const MAX_POSITION: u64 = 1 << 62;
 /// Largest `max_message_size` a queue may declare.
 pub const MAX_MESSAGE_LIMIT: u64 = 1 << 40;
 /// `drain_ring` refuses rings larger than this (returns 0).
 pub const DRAIN_RING_LIMIT: usize = 1 << 20;
+/// Offset of the commit word in a record header.
+pub const COMMIT_OFFSET: usize = 4;
+/// The bits of a position that a commit word keeps (its stamp).
+pub const STAMP_MASK: u64 = 0xFF_FFFF;
 
 /// Record kinds.
-pub const MESSAGE: u32 = 1;
+pub const MESSAGE: u8 = 1;
 /// Padding to the end of the ring.
-pub const PADDING: u32 = 2;
+pub const PADDING: u8 = 2;
 /// First fragment.
-pub const FIRST: u32 = 3;
+pub const FIRST: u8 = 3;
 /// Middle fragment.
-pub const MIDDLE: u32 = 4;
+pub const MIDDLE: u8 = 4;
 /// Last fragment.
-pub const LAST: u32 = 5;
+pub const LAST: u8 = 5;
+
+/// The commit word a sender stores for a record of `kind` at monotonic
+/// slot position `position`: the kind in bits 0..8, the low 24 bits of the
+/// position above it.
+pub fn commit_word(kind: u8, position: u64) -> u32 {
+    u32::from(kind) | ((position & STAMP_MASK) as u32) << 8
+}
 
 /// The arguments of `shmq::fuzz::drain_ring`, minus the ring bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +63,7 @@ pub struct Params {
     pub slot_size: usize,
     pub slot_count: usize,
     pub max_message_size: u64,
+    /// Passed to `drain_ring`; a v2 receiver must not look at it.
     pub head: u64,
     pub tail: u64,
 }
@@ -72,9 +91,11 @@ pub fn config_error(slot_size: usize, slot_count: usize, max: u64) -> Option<&'s
     None
 }
 
-/// Largest payload of one record.
+/// Largest payload of one record: the sender always keeps one slot free
+/// beyond a record (for the next commit word), so a record spans at most
+/// `slot_count - 1` slots.
 pub fn capacity(slot_size: usize, slot_count: usize) -> usize {
-    slot_size * slot_count - RECORD_HEADER
+    (slot_count - 1) * slot_size - RECORD_HEADER
 }
 
 /// Payload of one fragment as the real sender cuts it.
@@ -92,12 +113,12 @@ pub fn slots_for(len: u64, slot_size: usize) -> u64 {
 pub enum Stop {
     /// `drain_ring` returns 0 before attaching a receiver.
     Rejected(&'static str),
-    /// The receiver refused to attach (bad indices).
+    /// The receiver refused to attach (tail beyond 2^62).
     AttachFailed(&'static str),
-    /// Tail reached head: `WouldBlock`.
+    /// The commit word at tail is 0: nothing committed there, `WouldBlock`.
     Empty,
-    /// `drain_ring`'s loop bound was reached (should not happen: every
-    /// delivered message takes at least one slot).
+    /// `drain_ring`'s loop bound was reached (should not happen: a drain
+    /// reads each slot's commit word at most once as a record header).
     LoopLimit,
     /// The receiver reported `Corrupted` for this reason.
     Corrupted(&'static str),
@@ -120,6 +141,35 @@ pub struct Outcome {
     pub abandoned: usize,
     /// Messages delivered from the reassembly buffer.
     pub reassembled: usize,
+    /// Slots the receiver moved its tail over (may exceed one ring: the
+    /// image is read, never consumed, and stamps decide what is valid).
+    pub advanced: u64,
+}
+
+/// A short name for the paths an outcome reaches, as the seeds are named:
+/// the stop, then `+delivered`, `+padding`, ... for each path taken.
+pub fn classify(o: &Outcome) -> String {
+    let mut s = match o.stop {
+        Some(Stop::Rejected(_)) => "rejected".to_string(),
+        Some(Stop::AttachFailed(_)) => "attach-failed".to_string(),
+        Some(Stop::Corrupted(why)) => format!("corrupted:{}", why.replace(' ', "-")),
+        Some(Stop::Empty) => "empty".to_string(),
+        Some(Stop::LoopLimit) => "loop-limit".to_string(),
+        None => "none".to_string(),
+    };
+    for (n, what) in [
+        (o.delivered, "delivered"),
+        (o.padding, "padding"),
+        (o.orphans, "orphans"),
+        (o.abandoned, "abandoned"),
+        (o.reassembled, "reassembled"),
+    ] {
+        if n > 0 {
+            s.push('+');
+            s.push_str(what);
+        }
+    }
+    s
 }
 
 fn ring_byte(ring: &[u8], i: usize) -> u8 {
@@ -138,12 +188,14 @@ fn read_u64(ring: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(std::array::from_fn(|i| ring_byte(ring, at + i)))
 }
 
-/// Reference model of `shmq::fuzz::drain_ring(p..., ring)`.
+/// Reference model of `shmq::fuzz::drain_ring(p..., ring)` under ring
+/// protocol v2.
 ///
 /// The slot array is `ring` repeated (zeros if empty), as `drain_ring`
-/// fills it. Written from the protocol description rather than copied from
-/// the code: the checks a receiver must make on each record header, the
-/// reassembly rules, and `drain_ring`'s own loop.
+/// fills it. Written from the protocol description (spec v2) rather than
+/// from the code: the receiver's attach check, the checks on each record
+/// header (commit word first), the reassembly rules, and `drain_ring`'s
+/// own loop. `p.head` is deliberately unused: a v2 receiver never reads it.
 pub fn model_drain(p: &Params, ring: &[u8]) -> Outcome {
     let mut out = Outcome::default();
     if let Some(why) = config_error(p.slot_size, p.slot_count, p.max_message_size) {
@@ -155,16 +207,12 @@ pub fn model_drain(p: &Params, ring: &[u8]) -> Outcome {
         out.stop = Some(Stop::Rejected("ring larger than drain_ring allows"));
         return out;
     }
+    if p.tail > MAX_POSITION {
+        out.stop = Some(Stop::AttachFailed("tail index beyond 2^62"));
+        return out;
+    }
     let slots = n as u64;
-    let (mut tail, head) = (p.tail, p.head);
-    if head < tail || head - tail > slots {
-        out.stop = Some(Stop::AttachFailed("head and tail out of range"));
-        return out;
-    }
-    if head > MAX_POSITION {
-        out.stop = Some(Stop::AttachFailed("index beyond 2^62"));
-        return out;
-    }
+    let mut tail = p.tail;
     let cap = capacity(ss, n) as u64;
     let max = p.max_message_size;
     // (total, bytes so far) of the message being reassembled.
@@ -174,16 +222,19 @@ pub fn model_drain(p: &Params, ring: &[u8]) -> Outcome {
         for _ in 0..4 * n {
             // One receive: loops over records until it delivers a message.
             loop {
-                if tail == head {
-                    break 'drain Stop::Empty;
-                }
-                let available = head - tail;
                 let index = tail & (slots - 1);
                 let at = index as usize * ss;
-                let len = u64::from(read_u32(ring, at));
-                let kind = read_u32(ring, at + 4);
-                let total = read_u64(ring, at + 8);
                 let corrupt = |why| Stop::Corrupted(why);
+                let commit = read_u32(ring, at + COMMIT_OFFSET);
+                if commit == 0 {
+                    break 'drain Stop::Empty;
+                }
+                if u64::from(commit >> 8) != tail & STAMP_MASK {
+                    break 'drain corrupt("record stamped for another position");
+                }
+                let kind = (commit & 0xFF) as u8;
+                let len = u64::from(read_u32(ring, at));
+                let total = read_u64(ring, at + 8);
                 if !(MESSAGE..=LAST).contains(&kind) {
                     break 'drain corrupt("unknown record kind");
                 }
@@ -191,10 +242,8 @@ pub fn model_drain(p: &Params, ring: &[u8]) -> Outcome {
                     if index == 0 {
                         break 'drain corrupt("padding at the start of the ring");
                     }
-                    if slots - index > available {
-                        break 'drain corrupt("padding runs past head");
-                    }
                     tail += slots - index;
+                    out.advanced += slots - index;
                     out.padding += 1;
                     continue;
                 }
@@ -202,9 +251,6 @@ pub fn model_drain(p: &Params, ring: &[u8]) -> Outcome {
                     break 'drain corrupt("record longer than the ring");
                 }
                 let taken = slots_for(len, ss);
-                if taken > available {
-                    break 'drain corrupt("record runs past head");
-                }
                 if index + taken > slots {
                     break 'drain corrupt("record wraps around the ring");
                 }
@@ -217,6 +263,7 @@ pub fn model_drain(p: &Params, ring: &[u8]) -> Outcome {
                             out.abandoned += 1;
                         }
                         tail += taken;
+                        out.advanced += taken;
                         out.delivered += 1;
                         break;
                     }
@@ -232,11 +279,13 @@ pub fn model_drain(p: &Params, ring: &[u8]) -> Outcome {
                         }
                         out.fragments += 1;
                         tail += taken;
+                        out.advanced += taken;
                     }
                     _ => {
                         let Some((expected, have)) = assembly else {
                             out.orphans += 1;
                             tail += taken;
+                            out.advanced += taken;
                             continue;
                         };
                         let have = have + len;
@@ -251,6 +300,7 @@ pub fn model_drain(p: &Params, ring: &[u8]) -> Outcome {
                         }
                         out.fragments += 1;
                         tail += taken;
+                        out.advanced += taken;
                         if kind == LAST {
                             assembly = None;
                             out.delivered += 1;
@@ -279,7 +329,7 @@ pub fn model_header(image: &[u8]) -> Result<(), &'static str> {
     if u64_at(0) != u64::from_le_bytes(*b"SHMQRING") {
         return Err("magic");
     }
-    if u32_at(8) != 1 {
+    if u32_at(8) != LAYOUT_VERSION {
         return Err("version");
     }
     if u32_at(12) != 1 {
@@ -307,7 +357,7 @@ pub fn model_header(image: &[u8]) -> Result<(), &'static str> {
 pub fn header_image(slot_size: u32, slot_count: u32, max: u64) -> [u8; HEADER_SIZE] {
     let mut h = [0u8; HEADER_SIZE];
     h[0..8].copy_from_slice(b"SHMQRING");
-    h[8..12].copy_from_slice(&1u32.to_le_bytes());
+    h[8..12].copy_from_slice(&LAYOUT_VERSION.to_le_bytes());
     h[12..16].copy_from_slice(&1u32.to_le_bytes());
     h[16..20].copy_from_slice(&(HEADER_SIZE as u32).to_le_bytes());
     h[20..24].copy_from_slice(&slot_size.to_le_bytes());
@@ -397,7 +447,7 @@ impl SlotCount {
 pub enum MaxSize {
     Zero,
     Small(u16),
-    /// Around the ring's capacity.
+    /// Around the ring's capacity (`(slot_count - 1) * slot_size - 16`).
     Capacity(Delta),
     /// Around the fragment size.
     Fragment(Delta),
@@ -410,15 +460,16 @@ pub enum MaxSize {
 
 impl MaxSize {
     pub fn get(self, slot_size: usize, slot_count: usize) -> u64 {
-        let ring = (slot_size as u64).wrapping_mul(slot_count as u64);
+        let ss = slot_size as u64;
+        let ring = ss.wrapping_mul(slot_count as u64);
         match self {
             MaxSize::Zero => 0,
             MaxSize::Small(v) => v.into(),
-            MaxSize::Capacity(d) => d.apply(ring.wrapping_sub(16)),
+            MaxSize::Capacity(d) => d.apply(ring.wrapping_sub(ss).wrapping_sub(16)),
             MaxSize::Fragment(d) => {
                 let frag = ((slot_count as u64) / 2)
                     .max(1)
-                    .wrapping_mul(slot_size as u64)
+                    .wrapping_mul(ss)
                     .wrapping_sub(16);
                 d.apply(frag)
             }
@@ -441,6 +492,9 @@ pub enum Tail {
     /// Near `u64::MAX`.
     NearMax(u8),
     Raw(u64),
+    /// `(1 + k) * 2^24 - d`: just below a point where the 24-bit stamp of a
+    /// position wraps to 0.
+    StampWrap(u8, u8),
 }
 
 impl Tail {
@@ -455,10 +509,13 @@ impl Tail {
             Tail::AboveLimit(d) => MAX_POSITION + u64::from(d),
             Tail::NearMax(d) => u64::MAX - u64::from(d),
             Tail::Raw(v) => v,
+            Tail::StampWrap(k, d) => ((1 + u64::from(k)) << 24) - u64::from(d),
         }
     }
 }
 
+/// The `head` passed to `drain_ring`. Under v2 the receiver must ignore it,
+/// so every choice here (in range or wild) must give the same delivery.
 #[derive(Arbitrary, Clone, Copy, Debug)]
 pub enum Head {
     /// `tail + k % (slot_count + 1)`: in range.
@@ -487,6 +544,7 @@ impl Head {
     }
 }
 
+/// The kind byte of a commit word.
 #[derive(Arbitrary, Clone, Copy, Debug)]
 pub enum KindSel {
     Message,
@@ -495,11 +553,11 @@ pub enum KindSel {
     Middle,
     Last,
     /// Usually an unknown kind (0, 6, ...).
-    Raw(u32),
+    Raw(u8),
 }
 
 impl KindSel {
-    pub fn get(self) -> u32 {
+    pub fn get(self) -> u8 {
         match self {
             KindSel::Message => MESSAGE,
             KindSel::Padding => PADDING,
@@ -511,6 +569,38 @@ impl KindSel {
     }
 }
 
+/// How a record's commit word is stamped.
+#[derive(Arbitrary, Clone, Copy, Debug)]
+pub enum StampSel {
+    /// `kind | position << 8` for the record's own position: committed.
+    Position,
+    /// 0: not committed yet (the receiver stops there, empty).
+    Uncommitted,
+    /// Stamped for the position adjusted by a delta (`Zero`: committed).
+    Near(Delta),
+    /// Stamped for the same slot `1 + k` laps earlier: a stale record.
+    LapsAgo(u8),
+    /// This whole commit word, kind bits included.
+    Raw(u32),
+}
+
+impl StampSel {
+    /// The commit word of a record of `kind` at `position` in a ring of
+    /// `slot_count` slots.
+    pub fn get(self, kind: u8, position: u64, slot_count: usize) -> u32 {
+        match self {
+            StampSel::Position => commit_word(kind, position),
+            StampSel::Uncommitted => 0,
+            StampSel::Near(d) => commit_word(kind, d.apply(position)),
+            StampSel::LapsAgo(k) => commit_word(
+                kind,
+                position.wrapping_sub((1 + u64::from(k)).wrapping_mul(slot_count as u64)),
+            ),
+            StampSel::Raw(v) => v,
+        }
+    }
+}
+
 /// Where a record header is, for lengths chosen relative to it.
 #[derive(Clone, Copy, Debug)]
 pub struct Spot {
@@ -518,7 +608,8 @@ pub struct Spot {
     pub slot_count: usize,
     /// Slot index of the record.
     pub index: u64,
-    /// Published slots from the record to head (may be wild).
+    /// Slots from the record to the `head` argument (may be wild; the
+    /// receiver does not know it, which is the point of `ToHead`).
     pub available: u64,
     pub max: u64,
 }
@@ -529,17 +620,20 @@ pub enum LenSel {
     Small(u8),
     /// Exactly fills `1 + k % slot_count` slots, adjusted.
     Slots(u8, Delta),
-    /// Around the ring's capacity.
+    /// Around the ring's capacity (`slot_count - 1` slots).
     Capacity(Delta),
     /// Around the sender's fragment size.
     Fragment(Delta),
     /// Exactly reaches the end of the ring, adjusted.
     ToEnd(Delta),
-    /// Exactly reaches head, adjusted.
+    /// Exactly reaches the `head` argument, adjusted.
     ToHead(Delta),
     /// Around max_message_size.
     Max(Delta),
     Raw(u32),
+    /// Around a whole ring (`slot_count` slots: the v1 capacity, one slot
+    /// more than v2 allows).
+    Ring(Delta),
 }
 
 impl LenSel {
@@ -551,12 +645,13 @@ impl LenSel {
             LenSel::Zero => 0,
             LenSel::Small(v) => v.into(),
             LenSel::Slots(k, d) => d.apply_u32(fill(1 + u64::from(k) % n.max(1))),
-            LenSel::Capacity(d) => d.apply_u32(fill(n)),
+            LenSel::Capacity(d) => d.apply_u32(fill(n.saturating_sub(1))),
             LenSel::Fragment(d) => d.apply_u32(fill((n / 2).max(1))),
             LenSel::ToEnd(d) => d.apply_u32(fill(n.saturating_sub(s.index))),
             LenSel::ToHead(d) => d.apply_u32(fill(s.available.min(n))),
             LenSel::Max(d) => d.apply_u32(s.max),
             LenSel::Raw(v) => v,
+            LenSel::Ring(d) => d.apply_u32(fill(n)),
         }
     }
 }
@@ -580,6 +675,7 @@ pub struct Rec {
     pub kind: KindSel,
     pub len: LenSel,
     pub total: TotalSel,
+    pub stamp: StampSel,
     /// Where the next record goes.
     pub step: StepSel,
 }
@@ -592,12 +688,28 @@ pub enum StepSel {
     Slots(u8),
 }
 
+/// The commit word at the position after the last placed record.
+#[derive(Arbitrary, Clone, Copy, Debug)]
+pub enum EndSel {
+    /// 0, as the sender leaves it (the drain ends empty).
+    Uncommitted,
+    /// Whatever the filler bytes say.
+    Filler,
+    /// A message stamped for the same slot one lap earlier (a stale record
+    /// that a sender forgot to clear).
+    Stale,
+}
+
 #[derive(Arbitrary, Clone, Debug)]
 pub enum Body {
     /// The ring is these bytes, repeated.
     Raw(Vec<u8>),
     /// Record headers placed from tail on over `fill` (repeated) bytes.
-    Records { records: Vec<Rec>, fill: Vec<u8> },
+    Records {
+        records: Vec<Rec>,
+        end: EndSel,
+        fill: Vec<u8>,
+    },
 }
 
 /// The `ring` target's input.
@@ -628,11 +740,11 @@ impl RingInput {
         };
         let ring = match &self.body {
             Body::Raw(bytes) => bytes.clone(),
-            Body::Records { records, fill } => {
+            Body::Records { records, end, fill } => {
                 let usable = config_error(slot_size, slot_count, 0).is_none()
                     && slot_size * slot_count <= DRAIN_RING_LIMIT;
                 if usable {
-                    place_records(&p, records, fill)
+                    place_records(&p, records, *end, fill)
                 } else {
                     fill.clone()
                 }
@@ -643,7 +755,7 @@ impl RingInput {
 }
 
 /// Lays out `records` from tail on in a ring image of the whole ring.
-fn place_records(p: &Params, records: &[Rec], fill: &[u8]) -> Vec<u8> {
+fn place_records(p: &Params, records: &[Rec], end: EndSel, fill: &[u8]) -> Vec<u8> {
     let (ss, n) = (p.slot_size, p.slot_count);
     let slots = n as u64;
     let mut ring: Vec<u8> = (0..ss * n).map(|i| ring_byte(fill, i)).collect();
@@ -652,8 +764,8 @@ fn place_records(p: &Params, records: &[Rec], fill: &[u8]) -> Vec<u8> {
     let mut pos = p.tail;
     let mut walked = 0u64;
     for rec in records {
-        if walked >= slots {
-            break; // A whole lap: further headers would overwrite these.
+        if walked >= 2 * slots {
+            break; // A drain never gets this far (see `Outcome::advanced`).
         }
         let index = pos & (slots - 1);
         let spot = Spot {
@@ -670,12 +782,24 @@ fn place_records(p: &Params, records: &[Rec], fill: &[u8]) -> Vec<u8> {
             StepSel::Natural => slots_for(len.into(), ss).clamp(1, slots),
             StepSel::Slots(k) => 1 + u64::from(k) % slots,
         };
-        placed.push((index, kind, len));
+        placed.push((pos, kind, len));
         pos = pos.wrapping_add(step);
         walked += step;
     }
-    // Second pass: totals, which may depend on the records after.
-    for (i, (rec, &(index, kind, len))) in records.iter().zip(&placed).enumerate() {
+    // The commit word after the last record (written first: a record
+    // placed in the same slot, a lap on, overwrites it).
+    let at = (pos & (slots - 1)) as usize * ss + COMMIT_OFFSET;
+    let word = match end {
+        EndSel::Uncommitted => Some(0),
+        EndSel::Filler => None,
+        EndSel::Stale => Some(commit_word(MESSAGE, pos.wrapping_sub(slots))),
+    };
+    if let Some(word) = word {
+        ring[at..at + 4].copy_from_slice(&word.to_le_bytes());
+    }
+    // Second pass: totals, which may depend on the records after. Later
+    // headers overwrite earlier ones in the same slot.
+    for (i, (rec, &(pos, kind, len))) in records.iter().zip(&placed).enumerate() {
         let total = match rec.total {
             TotalSel::Len => len.into(),
             TotalSel::Zero => 0,
@@ -694,28 +818,32 @@ fn place_records(p: &Params, records: &[Rec], fill: &[u8]) -> Vec<u8> {
             TotalSel::Max(d) => d.apply(p.max_message_size),
             TotalSel::Raw(v) => v,
         };
-        write_header(&mut ring, index as usize * ss, len, kind, total);
+        let commit = rec.stamp.get(kind, pos, n);
+        let at = (pos & (slots - 1)) as usize * ss;
+        write_header(&mut ring, at, len, commit, total);
     }
     ring
 }
 
-fn write_header(ring: &mut [u8], at: usize, len: u32, kind: u32, total: u64) {
+/// Writes a record header (`len`, commit word, `total`) at byte `at`.
+pub fn write_header(ring: &mut [u8], at: usize, len: u32, commit: u32, total: u64) {
     ring[at..at + 4].copy_from_slice(&len.to_le_bytes());
-    ring[at + 4..at + 8].copy_from_slice(&kind.to_le_bytes());
+    ring[at + 4..at + 8].copy_from_slice(&commit.to_le_bytes());
     ring[at + 8..at + 16].copy_from_slice(&total.to_le_bytes());
 }
 
 // ---------------------------------------------------------------------------
 // The `records` target: a tiny sender that writes well-formed records the
 // way the real one does (padding before a record that would wrap,
-// fragments carrying the message length), then optional corruptions.
+// fragments carrying the message length, one slot kept free, the next
+// commit word cleared before each commit), then optional corruptions.
 
 /// One thing the little sender does.
 #[derive(Arbitrary, Clone, Copy, Debug)]
 pub enum Op {
     /// A whole message of `len % (capacity + 1)` bytes.
     Message(u16),
-    /// A whole message that exactly fills `1 + k % slot_count` slots.
+    /// A whole message that exactly fills `1 + k % (slot_count - 1)` slots.
     MessageFilling(u8),
     /// A fragmented message of `total` bytes in pieces of `piece` bytes (at
     /// least 1, at most the fragment size); `cut` abandons it after
@@ -740,13 +868,31 @@ pub struct Orphan {
 /// A corruption applied to the written records.
 #[derive(Arbitrary, Clone, Copy, Debug)]
 pub enum Mutation {
+    /// Changes a record's kind (its commit word stays stamped for its
+    /// position).
     Kind(u8, KindSel),
     Len(u8, LenSel),
     Total(u8, TotalSel),
-    /// Moves head by a few slots.
+    /// Moves head by a few slots. Not a corruption under v2: the receiver
+    /// never reads head, so the sender's count must still be delivered
+    /// (head behind the records is a sender that died between committing a
+    /// record and publishing head).
     Head(i8),
-    /// Zeroes a whole record header.
+    /// Zeroes a whole record header (commit word included).
     Wipe(u8),
+    /// Re-stamps a record's commit word.
+    Stamp(u8, StampSel),
+}
+
+/// What the slots held before the sender wrote its records.
+#[derive(Arbitrary, Clone, Copy, Debug)]
+pub enum History {
+    /// `fill` bytes everywhere but the commit word at `tail`, which is 0.
+    Filler,
+    /// The previous lap: one-slot messages at every position from
+    /// `tail - slot_count + 1` to `tail - 1`, stamped for those positions,
+    /// and a cleared commit word at `tail` (as a v2 sender leaves a ring).
+    PreviousLap,
 }
 
 /// The `records` target's input.
@@ -758,6 +904,7 @@ pub struct RecordsInput {
     pub slot_count: u8,
     pub max: MaxSize,
     pub tail: Tail,
+    pub history: History,
     pub orphans: Vec<Orphan>,
     pub ops: Vec<Op>,
     pub mutations: Vec<Mutation>,
@@ -769,8 +916,12 @@ pub struct RecordsInput {
 pub struct Written {
     pub pos: u64,
     pub len: u32,
-    pub kind: u32,
+    pub kind: u8,
+    pub commit: u32,
     pub total: u64,
+    /// The position after the record, whose commit word the sender
+    /// cleared before committing this one.
+    pub next: u64,
 }
 
 /// What [`RecordsInput::build`] made.
@@ -779,7 +930,8 @@ pub struct Built {
     pub params: Params,
     pub ring: Vec<u8>,
     pub records: Vec<Written>,
-    /// Messages a correct receiver delivers, if no mutation applied.
+    /// Messages a correct receiver delivers, if no mutation that changes
+    /// the slots applied.
     pub expected: Option<usize>,
 }
 
@@ -791,44 +943,44 @@ impl RecordsInput {
         let cap = capacity(ss, n) as u64;
         let frag = fragment_size(ss, n) as u64;
         let max = self.max.get(ss, n).min(MAX_MESSAGE_LIMIT);
-        // A tail the receiver accepts with a whole ring ahead of it.
-        let tail = self.tail.get(n).min(MAX_POSITION - slots);
+        // A tail the receiver accepts.
+        let tail = self.tail.get(n).min(MAX_POSITION);
 
         let mut records: Vec<Written> = Vec::new();
         let mut head = tail;
         let mut delivered = 0;
-        // Appends a record if it fits in the ring (after padding if it
-        // would wrap); false once the ring is full.
+        // Appends a record if it fits in the ring with one slot to spare
+        // (after padding if it would wrap); false once the ring is full.
         let emit = |records: &mut Vec<Written>, head: &mut u64, len: u64, kind, total| {
+            let index = *head & (slots - 1);
             let need = if kind == PADDING {
-                slots - (*head & (slots - 1))
+                slots - index
             } else {
                 slots_for(len, ss)
             };
-            let index = *head & (slots - 1);
             let pad = if kind != PADDING && index + need > slots {
                 slots - index
             } else {
                 0
             };
-            if *head - tail + pad + need > slots {
+            if *head - tail + pad + need + 1 > slots {
                 return false;
             }
-            if pad > 0 {
+            let mut push = |pos: u64, len: u64, kind: u8, total: u64, taken: u64| {
                 records.push(Written {
-                    pos: *head,
-                    len: 0,
-                    kind: PADDING,
-                    total: 0,
+                    pos,
+                    len: len as u32,
+                    kind,
+                    commit: commit_word(kind, pos),
+                    total,
+                    next: pos + taken,
                 });
+            };
+            if pad > 0 {
+                push(*head, 0, PADDING, 0, pad);
                 *head += pad;
             }
-            records.push(Written {
-                pos: *head,
-                len: len as u32,
-                kind,
-                total,
-            });
+            push(*head, len, kind, total, need);
             *head += need;
             true
         };
@@ -854,7 +1006,8 @@ impl RecordsInput {
                         delivered += 1;
                     }
                     Op::MessageFilling(k) => {
-                        let len = (1 + u64::from(k) % slots) * ss as u64 - RECORD_HEADER as u64;
+                        let filled = 1 + u64::from(k) % (slots - 1);
+                        let len = filled * ss as u64 - RECORD_HEADER as u64;
                         if len > max {
                             continue;
                         }
@@ -902,11 +1055,14 @@ impl RecordsInput {
         let mut expected = Some(delivered);
         if !records.is_empty() {
             for m in &self.mutations {
-                expected = None;
                 let count = records.len();
                 let pick = |i: u8| usize::from(i) % count;
                 match *m {
-                    Mutation::Kind(i, k) => records[pick(i)].kind = k.get(),
+                    Mutation::Kind(i, k) => {
+                        let r = &mut records[pick(i)];
+                        r.kind = k.get();
+                        r.commit = commit_word(r.kind, r.pos);
+                    }
                     Mutation::Len(i, l) => {
                         let r = &records[pick(i)];
                         let spot = Spot {
@@ -929,20 +1085,43 @@ impl RecordsInput {
                         };
                     }
                     Mutation::Head(d) => {
+                        // Leaves `expected` alone: see `Mutation::Head`.
                         head = head.wrapping_add_signed(d.into());
+                        continue;
                     }
                     Mutation::Wipe(i) => {
                         let r = &mut records[pick(i)];
-                        (r.len, r.kind, r.total) = (0, 0, 0);
+                        (r.len, r.commit, r.total) = (0, 0, 0);
+                    }
+                    Mutation::Stamp(i, s) => {
+                        let r = &mut records[pick(i)];
+                        r.commit = s.get(r.kind, r.pos, n);
                     }
                 }
+                expected = None;
             }
         }
 
         let mut ring = vec![self.fill; ss * n];
+        let header_at = |pos: u64| (pos & (slots - 1)) as usize * ss;
+        if let History::PreviousLap = self.history {
+            let len = (ss - RECORD_HEADER) as u32;
+            for back in 1..slots {
+                let pos = tail.wrapping_sub(back);
+                let commit = commit_word(MESSAGE, pos);
+                write_header(&mut ring, header_at(pos), len, commit, len.into());
+            }
+        }
+        // Whatever came before, a sender left the commit word at tail
+        // cleared (or never wrote it).
+        let at = header_at(tail) + COMMIT_OFFSET;
+        ring[at..at + 4].fill(0);
         for r in &records {
-            let at = (r.pos & (slots - 1)) as usize * ss;
-            write_header(&mut ring, at, r.len, r.kind, r.total);
+            // As the sender does: clear the next commit word, write the
+            // record, then commit it.
+            let at = header_at(r.next) + COMMIT_OFFSET;
+            ring[at..at + 4].fill(0);
+            write_header(&mut ring, header_at(r.pos), r.len, r.commit, r.total);
         }
         Built {
             params: Params {
@@ -959,69 +1138,1181 @@ impl RecordsInput {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Writing inputs: the inverse of `arbitrary`'s decoding (arbitrary 1.5), so
+// that seeds can be described as values. The unit tests check that
+// decoding an encoded value gives it back, for every variant the fuzzer
+// decodes from random bytes.
+
+pub mod encode {
+    use super::*;
+
+    /// Bytes that `arbitrary` decodes to the values written, in order.
+    #[derive(Default)]
+    pub struct Enc(pub Vec<u8>);
+
+    impl Enc {
+        pub fn u8(&mut self, v: u8) {
+            self.0.push(v);
+        }
+        pub fn i8(&mut self, v: i8) {
+            self.0.extend(v.to_le_bytes());
+        }
+        pub fn u16(&mut self, v: u16) {
+            self.0.extend(v.to_le_bytes());
+        }
+        pub fn u32(&mut self, v: u32) {
+            self.0.extend(v.to_le_bytes());
+        }
+        pub fn u64(&mut self, v: u64) {
+            self.0.extend(v.to_le_bytes());
+        }
+        pub fn bool(&mut self, v: bool) {
+            self.0.push(v.into());
+        }
+        /// Variant `index` of an enum of `count` variants: derived enums
+        /// pick `(u32 * count) >> 32`.
+        pub fn variant(&mut self, index: u32, count: u32) {
+            assert!(index < count);
+            let (i, c) = (u64::from(index), u64::from(count));
+            self.u32((i << 32).div_ceil(c) as u32);
+        }
+        /// A `Vec`: each element after a `true`, then a `false`.
+        pub fn seq<T>(&mut self, items: &[T], mut each: impl FnMut(&mut Self, &T)) {
+            for item in items {
+                self.bool(true);
+                each(self, item);
+            }
+            self.bool(false);
+        }
+        pub fn bytes(&mut self, items: &[u8]) {
+            self.seq(items, |e, &b| e.u8(b));
+        }
+    }
+
+    /// A value that can be written for `arbitrary` to read back.
+    pub trait Encode {
+        fn encode(&self, e: &mut Enc);
+    }
+
+    /// The bytes of a fuzz input that decodes to `value`.
+    pub fn to_bytes(value: &impl Encode) -> Vec<u8> {
+        let mut e = Enc::default();
+        value.encode(&mut e);
+        e.0
+    }
+
+    impl Encode for Delta {
+        fn encode(&self, e: &mut Enc) {
+            match *self {
+                Delta::Zero => e.variant(0, 5),
+                Delta::PlusOne => e.variant(1, 5),
+                Delta::MinusOne => e.variant(2, 5),
+                Delta::Plus(d) => {
+                    e.variant(3, 5);
+                    e.u8(d)
+                }
+                Delta::Minus(d) => {
+                    e.variant(4, 5);
+                    e.u8(d)
+                }
+            }
+        }
+    }
+
+    impl Encode for SlotSize {
+        fn encode(&self, e: &mut Enc) {
+            match *self {
+                SlotSize::B64 => e.variant(0, 6),
+                SlotSize::B128 => e.variant(1, 6),
+                SlotSize::B192 => e.variant(2, 6),
+                SlotSize::B256 => e.variant(3, 6),
+                SlotSize::B1024 => e.variant(4, 6),
+                SlotSize::Raw(v) => {
+                    e.variant(5, 6);
+                    e.u32(v)
+                }
+            }
+        }
+    }
+
+    impl Encode for SlotCount {
+        fn encode(&self, e: &mut Enc) {
+            match *self {
+                SlotCount::Pow(k) => {
+                    e.variant(0, 2);
+                    e.u8(k)
+                }
+                SlotCount::Raw(v) => {
+                    e.variant(1, 2);
+                    e.u32(v)
+                }
+            }
+        }
+    }
+
+    impl Encode for MaxSize {
+        fn encode(&self, e: &mut Enc) {
+            match *self {
+                MaxSize::Zero => e.variant(0, 7),
+                MaxSize::Small(v) => {
+                    e.variant(1, 7);
+                    e.u16(v)
+                }
+                MaxSize::Capacity(d) => {
+                    e.variant(2, 7);
+                    d.encode(e)
+                }
+                MaxSize::Fragment(d) => {
+                    e.variant(3, 7);
+                    d.encode(e)
+                }
+                MaxSize::Rings(k, d) => {
+                    e.variant(4, 7);
+                    e.u8(k);
+                    d.encode(e)
+                }
+                MaxSize::Limit(d) => {
+                    e.variant(5, 7);
+                    d.encode(e)
+                }
+                MaxSize::Raw(v) => {
+                    e.variant(6, 7);
+                    e.u64(v)
+                }
+            }
+        }
+    }
+
+    impl Encode for Tail {
+        fn encode(&self, e: &mut Enc) {
+            match *self {
+                Tail::Zero => e.variant(0, 7),
+                Tail::Laps(l, i) => {
+                    e.variant(1, 7);
+                    e.u16(l);
+                    e.u8(i)
+                }
+                Tail::BelowLimit(d) => {
+                    e.variant(2, 7);
+                    e.u8(d)
+                }
+                Tail::AboveLimit(d) => {
+                    e.variant(3, 7);
+                    e.u8(d)
+                }
+                Tail::NearMax(d) => {
+                    e.variant(4, 7);
+                    e.u8(d)
+                }
+                Tail::Raw(v) => {
+                    e.variant(5, 7);
+                    e.u64(v)
+                }
+                Tail::StampWrap(k, d) => {
+                    e.variant(6, 7);
+                    e.u8(k);
+                    e.u8(d)
+                }
+            }
+        }
+    }
+
+    impl Encode for Head {
+        fn encode(&self, e: &mut Enc) {
+            match *self {
+                Head::Ahead(k) => {
+                    e.variant(0, 6);
+                    e.u8(k)
+                }
+                Head::Full => e.variant(1, 6),
+                Head::Empty => e.variant(2, 6),
+                Head::Over(k) => {
+                    e.variant(3, 6);
+                    e.u8(k)
+                }
+                Head::Behind(k) => {
+                    e.variant(4, 6);
+                    e.u8(k)
+                }
+                Head::Raw(v) => {
+                    e.variant(5, 6);
+                    e.u64(v)
+                }
+            }
+        }
+    }
+
+    impl Encode for KindSel {
+        fn encode(&self, e: &mut Enc) {
+            match *self {
+                KindSel::Message => e.variant(0, 6),
+                KindSel::Padding => e.variant(1, 6),
+                KindSel::First => e.variant(2, 6),
+                KindSel::Middle => e.variant(3, 6),
+                KindSel::Last => e.variant(4, 6),
+                KindSel::Raw(v) => {
+                    e.variant(5, 6);
+                    e.u8(v)
+                }
+            }
+        }
+    }
+
+    impl Encode for StampSel {
+        fn encode(&self, e: &mut Enc) {
+            match *self {
+                StampSel::Position => e.variant(0, 5),
+                StampSel::Uncommitted => e.variant(1, 5),
+                StampSel::Near(d) => {
+                    e.variant(2, 5);
+                    d.encode(e)
+                }
+                StampSel::LapsAgo(k) => {
+                    e.variant(3, 5);
+                    e.u8(k)
+                }
+                StampSel::Raw(v) => {
+                    e.variant(4, 5);
+                    e.u32(v)
+                }
+            }
+        }
+    }
+
+    impl Encode for LenSel {
+        fn encode(&self, e: &mut Enc) {
+            match *self {
+                LenSel::Zero => e.variant(0, 10),
+                LenSel::Small(v) => {
+                    e.variant(1, 10);
+                    e.u8(v)
+                }
+                LenSel::Slots(k, d) => {
+                    e.variant(2, 10);
+                    e.u8(k);
+                    d.encode(e)
+                }
+                LenSel::Capacity(d) => {
+                    e.variant(3, 10);
+                    d.encode(e)
+                }
+                LenSel::Fragment(d) => {
+                    e.variant(4, 10);
+                    d.encode(e)
+                }
+                LenSel::ToEnd(d) => {
+                    e.variant(5, 10);
+                    d.encode(e)
+                }
+                LenSel::ToHead(d) => {
+                    e.variant(6, 10);
+                    d.encode(e)
+                }
+                LenSel::Max(d) => {
+                    e.variant(7, 10);
+                    d.encode(e)
+                }
+                LenSel::Raw(v) => {
+                    e.variant(8, 10);
+                    e.u32(v)
+                }
+                LenSel::Ring(d) => {
+                    e.variant(9, 10);
+                    d.encode(e)
+                }
+            }
+        }
+    }
+
+    impl Encode for TotalSel {
+        fn encode(&self, e: &mut Enc) {
+            match *self {
+                TotalSel::Len => e.variant(0, 5),
+                TotalSel::Zero => e.variant(1, 5),
+                TotalSel::Exact(d) => {
+                    e.variant(2, 5);
+                    d.encode(e)
+                }
+                TotalSel::Max(d) => {
+                    e.variant(3, 5);
+                    d.encode(e)
+                }
+                TotalSel::Raw(v) => {
+                    e.variant(4, 5);
+                    e.u64(v)
+                }
+            }
+        }
+    }
+
+    impl Encode for StepSel {
+        fn encode(&self, e: &mut Enc) {
+            match *self {
+                StepSel::Natural => e.variant(0, 2),
+                StepSel::Slots(k) => {
+                    e.variant(1, 2);
+                    e.u8(k)
+                }
+            }
+        }
+    }
+
+    impl Encode for EndSel {
+        fn encode(&self, e: &mut Enc) {
+            match *self {
+                EndSel::Uncommitted => e.variant(0, 3),
+                EndSel::Filler => e.variant(1, 3),
+                EndSel::Stale => e.variant(2, 3),
+            }
+        }
+    }
+
+    impl Encode for Rec {
+        fn encode(&self, e: &mut Enc) {
+            self.kind.encode(e);
+            self.len.encode(e);
+            self.total.encode(e);
+            self.stamp.encode(e);
+            self.step.encode(e);
+        }
+    }
+
+    impl Encode for Body {
+        fn encode(&self, e: &mut Enc) {
+            match self {
+                Body::Raw(bytes) => {
+                    e.variant(0, 2);
+                    e.bytes(bytes)
+                }
+                Body::Records { records, end, fill } => {
+                    e.variant(1, 2);
+                    e.seq(records, |e, r| r.encode(e));
+                    end.encode(e);
+                    e.bytes(fill);
+                }
+            }
+        }
+    }
+
+    impl Encode for RingInput {
+        fn encode(&self, e: &mut Enc) {
+            self.slot_size.encode(e);
+            self.slot_count.encode(e);
+            self.max.encode(e);
+            self.tail.encode(e);
+            self.head.encode(e);
+            self.body.encode(e);
+        }
+    }
+
+    impl Encode for Op {
+        fn encode(&self, e: &mut Enc) {
+            match *self {
+                Op::Message(len) => {
+                    e.variant(0, 4);
+                    e.u16(len)
+                }
+                Op::MessageFilling(k) => {
+                    e.variant(1, 4);
+                    e.u8(k)
+                }
+                Op::Fragmented { total, piece, cut } => {
+                    e.variant(2, 4);
+                    e.u16(total);
+                    e.u16(piece);
+                    e.bool(cut.is_some());
+                    if let Some(c) = cut {
+                        e.u8(c);
+                    }
+                }
+                Op::Pad => e.variant(3, 4),
+            }
+        }
+    }
+
+    impl Encode for Orphan {
+        fn encode(&self, e: &mut Enc) {
+            e.bool(self.last);
+            e.u16(self.len);
+        }
+    }
+
+    impl Encode for Mutation {
+        fn encode(&self, e: &mut Enc) {
+            match *self {
+                Mutation::Kind(i, k) => {
+                    e.variant(0, 6);
+                    e.u8(i);
+                    k.encode(e)
+                }
+                Mutation::Len(i, l) => {
+                    e.variant(1, 6);
+                    e.u8(i);
+                    l.encode(e)
+                }
+                Mutation::Total(i, t) => {
+                    e.variant(2, 6);
+                    e.u8(i);
+                    t.encode(e)
+                }
+                Mutation::Head(d) => {
+                    e.variant(3, 6);
+                    e.i8(d)
+                }
+                Mutation::Wipe(i) => {
+                    e.variant(4, 6);
+                    e.u8(i)
+                }
+                Mutation::Stamp(i, s) => {
+                    e.variant(5, 6);
+                    e.u8(i);
+                    s.encode(e)
+                }
+            }
+        }
+    }
+
+    impl Encode for History {
+        fn encode(&self, e: &mut Enc) {
+            match *self {
+                History::Filler => e.variant(0, 2),
+                History::PreviousLap => e.variant(1, 2),
+            }
+        }
+    }
+
+    impl Encode for RecordsInput {
+        fn encode(&self, e: &mut Enc) {
+            e.u8(self.slot_size);
+            e.u8(self.slot_count);
+            self.max.encode(e);
+            self.tail.encode(e);
+            self.history.encode(e);
+            e.seq(&self.orphans, |e, o| o.encode(e));
+            e.seq(&self.ops, |e, o| o.encode(e));
+            e.seq(&self.mutations, |e, m| m.encode(e));
+            e.u8(self.fill);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Seeds: small inputs, one per receiver path, written to `seeds/<target>/`
+// by `cargo run --example seeds`. Each names the outcome the model must
+// give (checked by the unit tests, which also check the files are current).
+
+/// One seed file.
+pub struct Seed {
+    pub target: &'static str,
+    pub name: &'static str,
+    /// [`classify`] of the model's outcome (for `header`: `ok` or the
+    /// rejection reason).
+    pub class: &'static str,
+    pub bytes: Vec<u8>,
+}
+
+/// Shorthand for a record that the fuzzer places naturally, committed.
+fn rec(kind: KindSel, len: LenSel, total: TotalSel) -> Rec {
+    Rec {
+        kind,
+        len,
+        total,
+        stamp: StampSel::Position,
+        step: StepSel::Natural,
+    }
+}
+
+/// A `ring` input of committed records (64-byte slots) ending in a cleared
+/// commit word.
+fn ring_seed(count: u8, max: MaxSize, tail: Tail, head: Head, records: Vec<Rec>) -> RingInput {
+    RingInput {
+        slot_size: SlotSize::B64,
+        // Pow(k) is 1 << (1 + k % 6).
+        slot_count: SlotCount::Pow(count.trailing_zeros() as u8 - 1),
+        max,
+        tail,
+        head,
+        body: Body::Records {
+            records,
+            end: EndSel::Uncommitted,
+            fill: vec![0xA5],
+        },
+    }
+}
+
+fn records_seed(
+    count: u8,
+    tail: Tail,
+    history: History,
+    orphans: Vec<Orphan>,
+    ops: Vec<Op>,
+    mutations: Vec<Mutation>,
+) -> RecordsInput {
+    RecordsInput {
+        slot_size: 0, // 64 B
+        slot_count: count.trailing_zeros() as u8 - 1,
+        max: MaxSize::Rings(4, Delta::Zero),
+        tail,
+        history,
+        orphans,
+        ops,
+        mutations,
+        fill: 0xA5,
+    }
+}
+
+/// Every seed, for all three targets.
+pub fn seeds() -> Vec<Seed> {
+    use KindSel as K;
+    use LenSel as L;
+    use TotalSel as T;
+    use encode::to_bytes;
+    let big = MaxSize::Rings(4, Delta::Zero);
+    let msg = |bytes: u8| rec(K::Message, L::Small(bytes), T::Len);
+    let mut out = Vec::new();
+    let mut ring = |name, class, input: RingInput| {
+        out.push(Seed {
+            target: "ring",
+            name,
+            class,
+            bytes: to_bytes(&input),
+        })
+    };
+
+    // --- ring: deliverable rings.
+    ring(
+        "messages-then-uncommitted",
+        "empty+delivered",
+        ring_seed(
+            8,
+            big,
+            Tail::Zero,
+            Head::Ahead(4),
+            vec![
+                msg(10),
+                rec(K::Message, L::Slots(1, Delta::Zero), T::Len),
+                msg(0),
+            ],
+        ),
+    );
+    ring(
+        "messages-padding-across-a-lap",
+        "empty+delivered+padding",
+        // Tail at slot 5 of 8, three laps on: 2 slots, padding at slot 7,
+        // then 1 slot and 3 slots from slot 0.
+        ring_seed(
+            8,
+            big,
+            Tail::Laps(3, 5),
+            Head::Ahead(7),
+            vec![
+                rec(K::Message, L::Slots(1, Delta::Zero), T::Len),
+                rec(K::Padding, L::Zero, T::Zero),
+                msg(48),
+                rec(K::Message, L::Slots(2, Delta::Zero), T::Len),
+            ],
+        ),
+    );
+    ring(
+        "fragments-across-a-lap",
+        "empty+delivered+reassembled",
+        // First at slot 6 of 8, Middle at 7, Last at 0 of the next lap.
+        ring_seed(
+            8,
+            big,
+            Tail::Laps(1, 6),
+            Head::Behind(3),
+            vec![
+                rec(K::First, L::Small(40), T::Exact(Delta::Zero)),
+                rec(K::Middle, L::Small(48), T::Zero),
+                rec(K::Last, L::Fragment(Delta::Zero), T::Zero),
+                msg(7),
+            ],
+        ),
+    );
+    ring(
+        "orphans-padding-fragments",
+        "empty+delivered+padding+orphans+reassembled",
+        ring_seed(
+            16,
+            big,
+            Tail::Laps(0, 12),
+            Head::Raw(0),
+            vec![
+                rec(K::Middle, L::Small(30), T::Zero),
+                rec(K::Last, L::Small(30), T::Zero),
+                rec(K::First, L::Small(20), T::Exact(Delta::Zero)),
+                rec(K::Padding, L::Raw(u32::MAX), T::Raw(u64::MAX)),
+                rec(K::Middle, L::Slots(2, Delta::Zero), T::Zero),
+                rec(K::Last, L::Small(1), T::Zero),
+            ],
+        ),
+    );
+    ring(
+        "abandoned-then-reassembled",
+        "empty+delivered+abandoned+reassembled",
+        ring_seed(
+            8,
+            big,
+            Tail::Zero,
+            Head::Full,
+            vec![
+                rec(K::First, L::Small(20), T::Raw(1000)),
+                rec(K::First, L::Small(20), T::Exact(Delta::Zero)),
+                rec(K::Last, L::Small(20), T::Zero),
+                rec(K::First, L::Small(5), T::Raw(100)),
+                msg(3),
+            ],
+        ),
+    );
+    ring(
+        "stamp-wraps-24-bits",
+        "empty+delivered+padding",
+        // Positions 2^24 - 3 .. 2^24 + 1: stamps 0xFFFFFD .. 0x000001.
+        ring_seed(
+            8,
+            big,
+            Tail::StampWrap(0, 3),
+            Head::Empty,
+            vec![
+                msg(1),
+                msg(1),
+                rec(K::Padding, L::Zero, T::Zero),
+                msg(1),
+                msg(1),
+            ],
+        ),
+    );
+    ring(
+        "tail-at-the-limit",
+        "empty+delivered",
+        ring_seed(
+            4,
+            big,
+            Tail::BelowLimit(0),
+            Head::Raw(u64::MAX),
+            vec![rec(K::Message, L::Capacity(Delta::Zero), T::Len)],
+        ),
+    );
+    ring(
+        "more-than-a-lap",
+        "corrupted:record-stamped-for-another-position+delivered+padding",
+        // Not a ring a sender leaves, but stamped consistently: from slot 2
+        // of 4, a message over slots 2-3, a capacity message over slots
+        // 0-2, then padding at slot 3 (first seen mid-record), so the drain
+        // goes 6 slots, up to slot 0 (stamped a lap earlier).
+        ring_seed(
+            4,
+            big,
+            Tail::Laps(9, 2),
+            Head::Ahead(1),
+            vec![
+                rec(K::Message, L::ToEnd(Delta::Zero), T::Len),
+                rec(K::Message, L::Capacity(Delta::Zero), T::Len),
+                rec(K::Padding, L::Zero, T::Zero),
+            ],
+        ),
+    );
+
+    // --- ring: each way a drain stops early.
+    ring(
+        "stale-stamp-at-the-end",
+        "corrupted:record-stamped-for-another-position+delivered",
+        RingInput {
+            body: Body::Records {
+                records: vec![msg(1), msg(2)],
+                end: EndSel::Stale,
+                fill: vec![0],
+            },
+            ..ring_seed(4, big, Tail::Laps(5, 1), Head::Ahead(2), vec![])
+        },
+    );
+    ring(
+        "stamped-one-lap-ago",
+        "corrupted:record-stamped-for-another-position+delivered",
+        ring_seed(
+            8,
+            big,
+            Tail::Laps(2, 3),
+            Head::Full,
+            vec![
+                msg(1),
+                Rec {
+                    stamp: StampSel::LapsAgo(0),
+                    ..msg(1)
+                },
+            ],
+        ),
+    );
+    ring(
+        "stamped-one-position-on",
+        "corrupted:record-stamped-for-another-position",
+        ring_seed(
+            4,
+            big,
+            Tail::Zero,
+            Head::Ahead(1),
+            vec![Rec {
+                stamp: StampSel::Near(Delta::PlusOne),
+                ..msg(1)
+            }],
+        ),
+    );
+    ring(
+        "uncommitted-in-the-middle",
+        "empty+delivered",
+        ring_seed(
+            8,
+            big,
+            Tail::Zero,
+            Head::Full,
+            vec![
+                msg(1),
+                Rec {
+                    stamp: StampSel::Uncommitted,
+                    ..msg(1)
+                },
+                msg(1),
+            ],
+        ),
+    );
+    ring(
+        "unknown-kind",
+        "corrupted:unknown-record-kind+delivered",
+        ring_seed(
+            4,
+            big,
+            Tail::Zero,
+            Head::Empty,
+            vec![msg(1), rec(K::Raw(6), L::Small(1), T::Len)],
+        ),
+    );
+    ring(
+        "padding-at-slot-0",
+        "corrupted:padding-at-the-start-of-the-ring",
+        ring_seed(
+            4,
+            big,
+            Tail::Laps(1, 0),
+            Head::Ahead(4),
+            vec![rec(K::Padding, L::Zero, T::Zero)],
+        ),
+    );
+    ring(
+        "record-of-a-whole-ring",
+        "corrupted:record-longer-than-the-ring",
+        // The v1 capacity: one slot more than v2 allows.
+        ring_seed(
+            4,
+            big,
+            Tail::Zero,
+            Head::Full,
+            vec![rec(K::Message, L::Ring(Delta::Zero), T::Len)],
+        ),
+    );
+    ring(
+        "record-wraps",
+        "corrupted:record-wraps-around-the-ring+delivered",
+        ring_seed(
+            4,
+            big,
+            Tail::Zero,
+            Head::Full,
+            vec![
+                msg(1),
+                msg(1),
+                rec(K::Message, L::Slots(2, Delta::Zero), T::Len),
+            ],
+        ),
+    );
+    ring(
+        "message-over-max",
+        "corrupted:message-longer-than-max_message_size",
+        ring_seed(
+            4,
+            MaxSize::Small(100),
+            Tail::Zero,
+            Head::Full,
+            vec![rec(K::Message, L::Max(Delta::PlusOne), T::Len)],
+        ),
+    );
+    ring(
+        "first-holds-the-whole-message",
+        "corrupted:first-fragment-holds-the-whole-message",
+        ring_seed(
+            4,
+            big,
+            Tail::Zero,
+            Head::Full,
+            vec![rec(K::First, L::Small(10), T::Len), msg(1)],
+        ),
+    );
+    ring(
+        "fragments-longer-than-the-message",
+        "corrupted:fragments-longer-than-the-message",
+        ring_seed(
+            8,
+            big,
+            Tail::Zero,
+            Head::Full,
+            vec![
+                rec(K::First, L::Small(10), T::Exact(Delta::MinusOne)),
+                rec(K::Last, L::Small(10), T::Zero),
+            ],
+        ),
+    );
+    ring(
+        "middle-completes-the-message",
+        "corrupted:message-completed-without-a-last-fragment",
+        ring_seed(
+            8,
+            big,
+            Tail::Zero,
+            Head::Full,
+            vec![
+                rec(K::First, L::Small(10), T::Raw(20)),
+                rec(K::Middle, L::Small(10), T::Zero),
+                rec(K::Last, L::Small(10), T::Zero),
+            ],
+        ),
+    );
+    ring(
+        "last-leaves-the-message-short",
+        "corrupted:last-fragment-leaves-the-message-short",
+        ring_seed(
+            8,
+            big,
+            Tail::Zero,
+            Head::Full,
+            vec![
+                rec(K::First, L::Small(10), T::Exact(Delta::PlusOne)),
+                rec(K::Last, L::Small(10), T::Zero),
+            ],
+        ),
+    );
+    ring(
+        "tail-beyond-the-limit",
+        "attach-failed",
+        ring_seed(4, big, Tail::AboveLimit(1), Head::Empty, vec![msg(1)]),
+    );
+    ring(
+        "bad-slot-size",
+        "rejected",
+        RingInput {
+            slot_size: SlotSize::Raw(65),
+            ..ring_seed(4, big, Tail::Zero, Head::Empty, vec![msg(1)])
+        },
+    );
+    ring(
+        "raw-zeros",
+        "empty",
+        RingInput {
+            body: Body::Raw(vec![]),
+            ..ring_seed(2, MaxSize::Zero, Tail::Zero, Head::Full, vec![])
+        },
+    );
+
+    // --- records: the little sender.
+    let mut records = |name, class, input: RecordsInput| {
+        out.push(Seed {
+            target: "records",
+            name,
+            class,
+            bytes: to_bytes(&input),
+        })
+    };
+    let frag = |total, piece, cut| Op::Fragmented { total, piece, cut };
+    records(
+        "messages-across-a-lap",
+        "empty+delivered+padding",
+        records_seed(
+            8,
+            Tail::Laps(7, 5),
+            History::PreviousLap,
+            vec![],
+            vec![Op::Message(30), Op::MessageFilling(2), Op::Message(30)],
+            vec![],
+        ),
+    );
+    records(
+        "fragments-across-a-lap",
+        "empty+delivered+reassembled",
+        records_seed(
+            8,
+            Tail::Laps(2, 6),
+            History::PreviousLap,
+            vec![],
+            vec![frag(150, 47, None), Op::Message(5)],
+            vec![],
+        ),
+    );
+    records(
+        "orphans-abandoned-padding",
+        "empty+delivered+padding+orphans+abandoned+reassembled",
+        records_seed(
+            16,
+            Tail::Laps(1, 10),
+            History::Filler,
+            vec![
+                Orphan {
+                    last: false,
+                    len: 40,
+                },
+                Orphan { last: true, len: 3 },
+            ],
+            vec![
+                frag(200, 47, Some(1)),
+                Op::Pad,
+                frag(100, 47, None),
+                Op::MessageFilling(2),
+            ],
+            vec![],
+        ),
+    );
+    records(
+        "stamp-wraps-24-bits",
+        "empty+delivered",
+        records_seed(
+            8,
+            Tail::StampWrap(2, 1),
+            History::PreviousLap,
+            vec![],
+            vec![
+                Op::Message(1),
+                Op::Message(1),
+                Op::Message(1),
+                Op::Message(1),
+            ],
+            vec![],
+        ),
+    );
+    records(
+        "head-behind-a-committed-record",
+        "empty+delivered",
+        // The sender died between committing its last record and
+        // publishing head: the receiver (which never reads head) delivers it.
+        records_seed(
+            8,
+            Tail::Laps(4, 1),
+            History::PreviousLap,
+            vec![],
+            vec![Op::Message(1), Op::Message(60)],
+            vec![Mutation::Head(-2)],
+        ),
+    );
+    records(
+        "restamped-for-the-previous-lap",
+        "corrupted:record-stamped-for-another-position+delivered",
+        records_seed(
+            8,
+            Tail::Laps(3, 3),
+            History::PreviousLap,
+            vec![],
+            vec![Op::Message(1), Op::Message(1), Op::Message(1)],
+            vec![Mutation::Stamp(1, StampSel::LapsAgo(0))],
+        ),
+    );
+    records(
+        "wiped-commit",
+        "empty+delivered",
+        records_seed(
+            8,
+            Tail::Zero,
+            History::Filler,
+            vec![],
+            vec![Op::Message(1), Op::Message(1), Op::Message(1)],
+            vec![Mutation::Wipe(2)],
+        ),
+    );
+    records(
+        "kind-changed-to-padding-at-slot-0",
+        "corrupted:padding-at-the-start-of-the-ring+delivered",
+        records_seed(
+            4,
+            Tail::Laps(1, 2),
+            History::Filler,
+            vec![],
+            vec![Op::Message(1), Op::Message(1), Op::Message(1)],
+            vec![Mutation::Kind(2, KindSel::Padding)],
+        ),
+    );
+    records(
+        "length-over-the-capacity",
+        "corrupted:record-longer-than-the-ring",
+        records_seed(
+            4,
+            Tail::Zero,
+            History::Filler,
+            vec![],
+            vec![Op::Message(1)],
+            vec![Mutation::Len(0, LenSel::Capacity(Delta::PlusOne))],
+        ),
+    );
+    records(
+        "first-total-too-short",
+        "corrupted:fragments-longer-than-the-message",
+        records_seed(
+            8,
+            Tail::Zero,
+            History::Filler,
+            vec![],
+            vec![frag(100, 47, None)],
+            vec![Mutation::Total(0, TotalSel::Exact(Delta::MinusOne))],
+        ),
+    );
+
+    // --- header.
+    let segment = |ss: u32, n: u32, max: u64| {
+        let mut image = header_image(ss, n, max).to_vec();
+        image.resize(HEADER_SIZE + (ss * n) as usize, 0);
+        image
+    };
+    let mut header = |name, class, bytes| {
+        out.push(Seed {
+            target: "header",
+            name,
+            class,
+            bytes,
+        })
+    };
+    header("valid-64x2", "ok", segment(64, 2, 1000));
+    header(
+        "valid-64x4-max1TiB",
+        "ok",
+        segment(64, 4, MAX_MESSAGE_LIMIT),
+    );
+    let mut v1 = segment(64, 2, 1000);
+    v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+    header("version-1-segment", "version", v1);
+    header(
+        "file-too-short",
+        "file size",
+        segment(64, 2, 1000)[..HEADER_SIZE].to_vec(),
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arbitrary::Unstructured;
 
-    fn p(ss: usize, n: usize, max: u64, tail: u64, head: u64) -> Params {
+    fn p(ss: usize, n: usize, max: u64, tail: u64) -> Params {
         Params {
             slot_size: ss,
             slot_count: n,
             max_message_size: max,
-            head,
+            head: 0,
             tail,
         }
     }
 
+    /// A ring with headers `(slot, len, commit, total)`.
     fn ring_of(ss: usize, n: usize, headers: &[(usize, u32, u32, u64)]) -> Vec<u8> {
         let mut ring = vec![0; ss * n];
-        for &(slot, len, kind, total) in headers {
-            write_header(&mut ring, slot * ss, len, kind, total);
+        for &(slot, len, commit, total) in headers {
+            write_header(&mut ring, slot * ss, len, commit, total);
         }
         ring
     }
 
+    fn c(kind: u8, position: u64) -> u32 {
+        commit_word(kind, position)
+    }
+
+    #[test]
+    fn commit_words_follow_the_spec() {
+        assert_eq!(c(MESSAGE, 0), 1);
+        assert_eq!(c(PADDING, 3), 0x302);
+        assert_eq!(c(LAST, 0xFF_FFFF), 0xFFFF_FF05);
+        assert_eq!(c(FIRST, 1 << 24), 3); // Only 24 bits of the position.
+        assert_eq!(c(MESSAGE, (1 << 62) + 5), 0x501);
+    }
+
     #[test]
     fn model_follows_the_protocol() {
-        // Two messages, then padding, then a message at slot 0.
+        // Two messages, then padding, then a message at slot 0, then 0.
         let ring = ring_of(
             64,
-            4,
+            8,
             &[
-                (0, 60, MESSAGE, 60), // 2 slots
-                (2, 10, MESSAGE, 10),
-                (3, 0, PADDING, 0),
+                (4, 60, c(MESSAGE, 4), 60), // 2 slots
+                (6, 10, c(MESSAGE, 6), 10),
+                (7, 0, c(PADDING, 7), 0),
+                (0, 10, c(MESSAGE, 8), 10),
             ],
         );
-        let o = model_drain(&p(64, 4, 1000, 0, 4), &ring);
-        assert_eq!((o.delivered, o.padding, o.stop), (2, 1, Some(Stop::Empty)));
-        let o = model_drain(&p(64, 4, 1000, 2, 6), &ring);
-        assert_eq!(o.delivered, 2, "{o:?}"); // 10, pad, 60
+        let o = model_drain(&p(64, 8, 1000, 4), &ring);
+        assert_eq!((o.delivered, o.padding, o.stop), (3, 1, Some(Stop::Empty)));
+        assert_eq!(o.advanced, 5);
+        // Head is not read: any value gives the same drain.
+        for head in [0, 4, 5, u64::MAX, 1 << 63] {
+            let q = Params {
+                head,
+                ..p(64, 8, 1000, 4)
+            };
+            assert_eq!(model_drain(&q, &ring), o);
+        }
+        // Stamped for positions 4.., not 12.. (a lap on) nor 0...
+        let o = model_drain(&p(64, 8, 1000, 12), &ring);
+        assert_eq!(
+            (o.delivered, o.stop),
+            (
+                0,
+                Some(Stop::Corrupted("record stamped for another position"))
+            )
+        );
+        // Slot 1 is 0: nothing committed, after the message at position 8.
+        let o = model_drain(&p(64, 8, 1000, 8), &ring);
+        assert_eq!((o.delivered, o.stop), (1, Some(Stop::Empty)));
+        // Stamps are 24 bits: position 4 + 2^24 reads the same words.
+        let o = model_drain(&p(64, 8, 1000, 4 + (1 << 24)), &ring);
+        assert_eq!(o.delivered, 3);
         // Reassembly.
         let ring = ring_of(
             64,
-            4,
+            8,
             &[
-                (0, 5, LAST, 0),
-                (1, 10, FIRST, 30),
-                (2, 10, MIDDLE, 0),
-                (3, 10, LAST, 0),
+                (0, 5, c(LAST, 0), 0),
+                (1, 10, c(FIRST, 1), 30),
+                (2, 10, c(MIDDLE, 2), 0),
+                (3, 10, c(LAST, 3), 0),
             ],
         );
-        let o = model_drain(&p(64, 4, 30, 0, 4), &ring);
+        let o = model_drain(&p(64, 8, 30, 0), &ring);
         assert_eq!((o.delivered, o.orphans, o.reassembled), (1, 1, 1));
-        let o = model_drain(&p(64, 4, 29, 0, 4), &ring);
+        let o = model_drain(&p(64, 8, 29, 0), &ring);
         assert_eq!(
             o.stop,
             Some(Stop::Corrupted("message longer than max_message_size"))
         );
-        // Bad indices, bad config.
+        // Kinds: a stamped 0 or 6.
+        for kind in [0, 6, 0xFF] {
+            let ring = ring_of(64, 2, &[(1, 0, c(kind, 1), 0)]);
+            let o = model_drain(&p(64, 2, 30, 1), &ring);
+            assert_eq!(o.stop, Some(Stop::Corrupted("unknown record kind")));
+        }
+        // Capacity: (n - 1) slots.
+        let ring = ring_of(64, 4, &[(0, 3 * 64 - 16, c(MESSAGE, 0), 0)]);
+        assert_eq!(model_drain(&p(64, 4, 1000, 0), &ring).delivered, 1);
+        let ring = ring_of(64, 4, &[(0, 3 * 64 - 15, c(MESSAGE, 0), 0)]);
+        assert_eq!(
+            model_drain(&p(64, 4, 1000, 0), &ring).stop,
+            Some(Stop::Corrupted("record longer than the ring"))
+        );
+        // Attach: only the tail is checked.
+        let empty = vec![0; 256];
+        assert_eq!(
+            model_drain(&p(64, 4, 0, MAX_POSITION), &empty).stop,
+            Some(Stop::Empty)
+        );
         assert!(matches!(
-            model_drain(&p(64, 4, 0, 5, 4), &ring).stop,
+            model_drain(&p(64, 4, 0, MAX_POSITION + 1), &empty).stop,
             Some(Stop::AttachFailed(_))
         ));
         assert!(matches!(
-            model_drain(&p(65, 4, 0, 0, 0), &ring).stop,
+            model_drain(&p(65, 4, 0, 0), &empty).stop,
             Some(Stop::Rejected(_))
         ));
     }
@@ -1033,22 +2324,32 @@ mod tests {
         assert_eq!(model_header(&image), Ok(()));
         image.push(0);
         assert_eq!(model_header(&image), Err("file size"));
+        image.pop();
+        image[8] = 1;
+        assert_eq!(model_header(&image), Err("version"));
     }
 
-    #[test]
-    fn records_generator_matches_the_model() {
-        use arbitrary::Unstructured;
+    /// Pseudo-random byte strings (xorshift).
+    fn random_inputs(count: usize, len: usize) -> impl Iterator<Item = Vec<u8>> {
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut bytes = vec![0u8; 512];
-        let mut checked = 0;
-        for _ in 0..20_000 {
+        (0..count).map(move |i| {
+            let mut bytes = vec![0u8; 1 + (i * 7919) % len];
             for b in &mut bytes {
                 seed ^= seed << 13;
                 seed ^= seed >> 7;
                 seed ^= seed << 17;
                 *b = seed as u8;
             }
-            let Ok(input) = RecordsInput::arbitrary(&mut Unstructured::new(&bytes)) else {
+            bytes
+        })
+    }
+
+    #[test]
+    fn records_generator_matches_the_model() {
+        let mut checked = 0;
+        let mut delivered = 0;
+        for bytes in random_inputs(20_000, 512) {
+            let Ok(input) = RecordsInput::arbitrary_take_rest(Unstructured::new(&bytes)) else {
                 continue;
             };
             let built = input.build();
@@ -1056,9 +2357,90 @@ mod tests {
                 let o = model_drain(&built.params, &built.ring);
                 assert_eq!(o.delivered, expected, "{input:?} {o:?}");
                 assert_eq!(o.stop, Some(Stop::Empty), "{input:?} {o:?}");
+                // Never more than the slots the sender could fill.
+                assert!(o.advanced < built.params.slot_count as u64, "{o:?}");
                 checked += 1;
+                delivered += usize::from(expected > 0);
             }
         }
         assert!(checked > 100, "only {checked} unmutated inputs");
+        assert!(delivered > 50, "only {delivered} unmutated inputs deliver");
+    }
+
+    #[test]
+    fn model_drains_stop_within_two_laps() {
+        // Each lap starts at slot 0, whose commit word can be stamped for
+        // one lap only, so a drain never reaches the loop limit.
+        for bytes in random_inputs(20_000, 512) {
+            let Ok(input) = RingInput::arbitrary_take_rest(Unstructured::new(&bytes)) else {
+                continue;
+            };
+            let (p, ring) = input.build();
+            let o = model_drain(&p, &ring);
+            assert_ne!(o.stop, Some(Stop::LoopLimit), "{input:?}");
+            let n = p.slot_count as u64;
+            assert!(o.advanced == 0 || o.advanced < 2 * n, "{input:?} {o:?}");
+        }
+    }
+
+    #[test]
+    fn encoding_round_trips() {
+        use encode::to_bytes;
+        let (mut rings, mut records) = (0, 0);
+        for bytes in random_inputs(5_000, 400) {
+            if let Ok(a) = RingInput::arbitrary_take_rest(Unstructured::new(&bytes)) {
+                let again = to_bytes(&a);
+                let b = RingInput::arbitrary_take_rest(Unstructured::new(&again)).unwrap();
+                assert_eq!(format!("{a:?}"), format!("{b:?}"));
+                rings += 1;
+            }
+            if let Ok(a) = RecordsInput::arbitrary_take_rest(Unstructured::new(&bytes)) {
+                let again = to_bytes(&a);
+                let b = RecordsInput::arbitrary_take_rest(Unstructured::new(&again)).unwrap();
+                assert_eq!(format!("{a:?}"), format!("{b:?}"));
+                records += 1;
+            }
+        }
+        assert!(rings > 1000 && records > 1000, "{rings} {records}");
+    }
+
+    #[test]
+    fn seeds_reach_their_paths_and_are_current() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
+        for seed in seeds() {
+            let what = format!("{}/{}", seed.target, seed.name);
+            let class = match seed.target {
+                "header" => match model_header(&seed.bytes) {
+                    Ok(()) => "ok".to_string(),
+                    Err(why) => why.to_string(),
+                },
+                "ring" => {
+                    let min = RingInput::size_hint(0).0;
+                    assert!(seed.bytes.len() >= min, "{what}: shorter than {min}");
+                    let input = RingInput::arbitrary_take_rest(Unstructured::new(&seed.bytes));
+                    let (p, ring) = input.unwrap().build();
+                    classify(&model_drain(&p, &ring))
+                }
+                "records" => {
+                    let min = RecordsInput::size_hint(0).0;
+                    assert!(seed.bytes.len() >= min, "{what}: shorter than {min}");
+                    let input = RecordsInput::arbitrary_take_rest(Unstructured::new(&seed.bytes));
+                    let built = input.unwrap().build();
+                    let o = model_drain(&built.params, &built.ring);
+                    if let Some(expected) = built.expected {
+                        assert_eq!(o.delivered, expected, "{what}");
+                    }
+                    classify(&o)
+                }
+                other => panic!("unknown target {other}"),
+            };
+            assert_eq!(class, seed.class, "{what}");
+            let file = std::fs::read(dir.join(seed.target).join(seed.name));
+            assert_eq!(
+                file.ok().as_ref(),
+                Some(&seed.bytes),
+                "{what} differs from the generator: run `cargo run --example seeds`"
+            );
+        }
     }
 }
