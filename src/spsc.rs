@@ -322,15 +322,17 @@ impl Producer {
             Err(e) => return self.poison(e),
         }
         let head = self.head;
-        self.wait_for_tail(deadline, |tail| head - tail <= limit)
+        self.wait_for_tail(deadline, true, |tail| head - tail <= limit)
     }
 
     /// Waits, as the strategy says, until `ready(tail)` holds for the
     /// receiver's tail; fails if the receiver goes first. Shared by the wait
-    /// for room and `flush`. Poisons the handle on a corrupt tail.
+    /// for room (which `backoff`s, see `wait::wait_until`) and `flush`.
+    /// Poisons the handle on a corrupt tail.
     fn wait_for_tail(
         &mut self,
         deadline: Deadline,
+        backoff: bool,
         ready: impl Fn(u64) -> bool,
     ) -> Result<(), Stop> {
         let (region, head, slots) = (&*self.region, self.head, self.geo.slots);
@@ -341,10 +343,13 @@ impl Producer {
         let result = wait::wait_until(
             self.strategy,
             deadline,
-            &header.control.tx,
-            &header.control.symmetric,
-            &header.producer.counters.sleeps,
+            wait::Bed {
+                slot: &header.control.tx,
+                symmetric: &header.control.symmetric,
+                sleeps: &header.producer.counters.sleeps,
+            },
             state,
+            backoff,
             |liveness| match load_tail(region, head, slots, cached) {
                 Err(e) => Some(Err(Stop::Corrupted(e))),
                 Ok(tail) if ready(tail) => Some(Ok(())),
@@ -515,7 +520,7 @@ impl Producer {
         if self.cached_tail >= target {
             return Ok(());
         }
-        self.wait_for_tail(deadline, |tail| tail >= target)
+        self.wait_for_tail(deadline, false, |tail| tail >= target)
     }
 
     /// Whether the receiver has detached or died (reads `/proc`).
@@ -607,6 +612,10 @@ impl Consumer {
     }
 
     /// Waits for the record at tail to be committed and checks it.
+    ///
+    /// The receiver watches the commit word itself, which lies in the
+    /// record's first cache line: a record then arrives in the line
+    /// transfers of the record alone.
     #[inline]
     fn next_record(&mut self, deadline: Deadline) -> Result<Record, Stop> {
         let (region, tail) = (&*self.region, self.tail);
@@ -620,10 +629,13 @@ impl Consumer {
             commit = wait::wait_until(
                 self.strategy,
                 deadline,
-                &header.control.rx,
-                &header.control.symmetric,
-                &header.consumer.counters.sleeps,
+                wait::Bed {
+                    slot: &header.control.rx,
+                    symmetric: &header.control.symmetric,
+                    sleeps: &header.consumer.counters.sleeps,
+                },
                 &mut self.wait,
+                false,
                 |liveness| {
                     // SYNC: commit-publish (Acquire side), as above.
                     match word.load(Acquire) {
