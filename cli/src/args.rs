@@ -114,12 +114,12 @@ pub enum Command {
     ///
     /// Two processes (this one and a copy of it), pinned to two CPUs, pass
     /// messages over each transport in turn: a hand-written shared-memory
-    /// floor, shmq with three wait strategies, a Unix socket, a pipe, TCP
-    /// loopback and POSIX message queues. Latency is the round trip (also
-    /// measured with the peer left idle before each message), throughput a
-    /// one-way stream. Transports are interleaved in rounds,
-    /// and each is reported as a ratio to the floor and to the Unix socket
-    /// of the same round. The default run takes a few minutes; --quick
+    /// floor (bare, and with a 16-byte record header as shmq's), shmq with
+    /// three wait strategies, a Unix socket, a pipe, TCP loopback and POSIX
+    /// message queues. Latency is the round trip (also measured with the
+    /// peer left idle before each message), throughput a one-way stream.
+    /// Transports are interleaved in rounds, and each is reported as a
+    /// ratio to the floor and to the Unix socket of the same round. The default run takes a few minutes; --quick
     /// well under half a minute.
     Bench(crate::bench::BenchArgs),
     /// The second process of `shmq bench` (internal).

@@ -14,8 +14,9 @@ const SHMQ: &str = env!("CARGO_BIN_EXE_shmq");
 const RUN_LIMIT: Duration = Duration::from_secs(60);
 
 /// Every latency transport, in the order of a round.
-const LATENCY: [&str; 8] = [
+const LATENCY: [&str; 9] = [
     "floor",
+    "floor-record",
     "shmq-spin",
     "shmq-default",
     "shmq-block",
@@ -26,8 +27,9 @@ const LATENCY: [&str; 8] = [
 ];
 
 /// Every idle-peer transport, in the order of a round.
-const IDLE: [&str; 6] = [
+const IDLE: [&str; 7] = [
     "floor",
+    "floor-record",
     "shmq-spin",
     "shmq-default",
     "shmq-block",
@@ -207,6 +209,8 @@ fn every_transport_gives_sane_records_and_a_plot() {
     for transport in ["tcp", "mq"] {
         assert!(records(&all, "idle", transport).is_empty(), "{transport}");
     }
+    // floor-record is a latency floor only; throughput's floor is the ring.
+    assert!(records(&all, "throughput", "floor-record").is_empty());
     // The gap outlasts the default spin: its peer slept.
     let default = records(&all, "idle", "shmq-default")[0];
     assert!(num(default, "sleeps_per_msg") > 0.1, "{default}");

@@ -14,13 +14,14 @@
 //! on one CPU measure the scheduler's time slice.
 //!
 //! **Interleaved rounds.** For each message size, a round measures every
-//! transport once in a fixed order (floor, shmq-spin, shmq-default,
-//! shmq-block, uds, pipe, tcp, mq), and the next round repeats it. On a VM
-//! the virtual CPUs move between host cores every few seconds, which
-//! changes the floor by up to 4x; so every transport is compared with the
-//! floor and the Unix socket *of the same round*, and the tables show the
-//! median of those per-round ratios with their range. The absolute numbers
-//! pool all rounds and only say where the rounds happened to run.
+//! transport once in a fixed order (floor, floor-record, shmq-spin,
+//! shmq-default, shmq-block, uds, pipe, tcp, mq), and the next round
+//! repeats it. On a VM the virtual CPUs move between host cores every few
+//! seconds, which changes the floor by up to 4x; so every transport is
+//! compared with the floor and the Unix socket *of the same round*, and the
+//! tables show the median of those per-round ratios with their range. The
+//! absolute numbers pool all rounds and only say where the rounds happened
+//! to run.
 //!
 //! **What is timed** (details in `measure`): latency is the round trip of
 //! a message the parent writes and checks and the peer copies out and
@@ -38,9 +39,9 @@
 //! default strategy's peer has stopped spinning and sleeps when the message
 //! comes; the tight ping-pong above never lets it sleep. Busy-waiting
 //! rather than sleeping keeps the parent on its CPU, so only the peer is
-//! idle and the gap is exact (see `measure`). Floor, the three shmq
-//! strategies, uds and pipe, in that order per round; a fifth of the
-//! latency round trips; the floor is still spinning, as a reference, so
+//! idle and the gap is exact (see `measure`). The two floors, the three
+//! shmq strategies, uds and pipe, in that order per round; a fifth of the
+//! latency round trips; the floors are still spinning, as a reference, so
 //! the ratios that matter here are those to the Unix socket.
 //!
 //! **Transports** (each set up as a competent user would; see each module):
@@ -48,6 +49,7 @@
 //! | name | what each message costs |
 //! | --- | --- |
 //! | `floor` | latency: the payload copied into a 128-byte-aligned shared region behind its sequence word, the word stored with Release, the peer spinning on it and copying out: one cache line each way at 64 B (`floor`); throughput: a bare SPSC ring (`ring`) |
+//! | `floor-record` | latency only: the same, laid out as a shmq record: the sequence word, an 8-byte header (the length, written by the sender, read and checked by the peer), the payload at offset 16: two cache lines each way at 64 B; its ratio to `floor` is the price of the header's second line in a bare ping-pong (it reuses one region where shmq moves along its ring, so shmq can come out below it) (`floor`) |
 //! | `shmq-spin`, `shmq-default`, `shmq-block` | `Sender::send` from a buffer, `Receiver::recv_with` copying out; wait strategy `Spin`, the default (spin 50 us, then futex), `Block` (`queue`) |
 //! | `uds`, `tcp`, `pipe` | `write_all` and `read_exact` on a Unix stream socket, loopback TCP with `TCP_NODELAY`, a pipe pair; pipes and Unix socket buffers sized to hold a message (`socket`) |
 //! | `mq` | `mq_send` and `mq_timedreceive` on POSIX message queues, sizes up to `msgsize_max` (`mq`) |

@@ -16,8 +16,9 @@ use super::error::{Error, Result};
 use super::report::{format_ns, format_size};
 
 /// Colours of the curves, in the order of the transports.
-const COLOURS: [RGBColor; 8] = [
+const COLOURS: [RGBColor; 9] = [
     RGBColor(0, 0, 0),       // floor
+    RGBColor(127, 127, 127), // floor-record
     RGBColor(31, 119, 180),  // shmq-spin
     RGBColor(44, 160, 44),   // shmq-default
     RGBColor(23, 190, 207),  // shmq-block

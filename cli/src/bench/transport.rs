@@ -35,6 +35,9 @@ pub enum Transport {
     /// hand-written shared-memory ping-pong (latency) or SPSC ring
     /// (throughput): the floor
     Floor,
+    /// the floor's ping-pong with a 16-byte record header before the
+    /// payload, as shmq's records (latency only)
+    FloorRecord,
     /// shmq, both ends spinning
     ShmqSpin,
     /// shmq with the default wait strategy (spin briefly, then sleep)
@@ -53,8 +56,9 @@ pub enum Transport {
 
 impl Transport {
     /// Every transport, in the order of a round.
-    pub const ALL: [Transport; 8] = [
+    pub const ALL: [Transport; 9] = [
         Transport::Floor,
+        Transport::FloorRecord,
         Transport::ShmqSpin,
         Transport::ShmqDefault,
         Transport::ShmqBlock,
@@ -68,6 +72,7 @@ impl Transport {
     pub fn name(self) -> &'static str {
         match self {
             Transport::Floor => "floor",
+            Transport::FloorRecord => "floor-record",
             Transport::ShmqSpin => "shmq-spin",
             Transport::ShmqDefault => "shmq-default",
             Transport::ShmqBlock => "shmq-block",
@@ -93,7 +98,10 @@ impl Transport {
 
     /// Whether both ends busy-wait (meaningless when they share one CPU).
     pub fn spins(self) -> bool {
-        matches!(self, Transport::Floor | Transport::ShmqSpin)
+        matches!(
+            self,
+            Transport::Floor | Transport::FloorRecord | Transport::ShmqSpin
+        )
     }
 
     fn wait_strategy(self) -> Option<shmq::WaitStrategy> {
@@ -190,12 +198,10 @@ pub fn run_parent<J: Job>(setup: &Setup<'_>, job: J) -> Result<(J::Output, Extra
     let spawn = |endpoint: &str| spawner.spawn(transport, mode, size, endpoint, stream);
     match (transport, mode) {
         (Transport::Floor, Mode::Latency) => {
-            let mut memory = floor::create(&name, size)?;
-            let mut peer = spawn(path_str(memory.path())?)?;
-            peer.ready()?;
-            memory.unlink();
-            let mut end = floor::End::parent(memory, size, peer.liveness());
-            finish(&mut end, peer, size, job)
+            floor_parent::<{ floor::LINE }, _>(&name, size, spawn, job)
+        }
+        (Transport::FloorRecord, Mode::Latency) => {
+            floor_parent::<{ floor::RECORD }, _>(&name, size, spawn, job)
         }
         (Transport::Floor, Mode::Throughput) => {
             let mut memory = ring::create(&name, size)?;
@@ -250,10 +256,28 @@ pub fn run_parent<J: Job>(setup: &Setup<'_>, job: J) -> Result<(J::Output, Extra
             let mut end = queues.parent_end(peer.liveness());
             finish(&mut end, peer, size, job)
         }
-        (Transport::Tcp | Transport::Pipe | Transport::Mq, Mode::Throughput) => Err(Error::new(
+        (
+            Transport::FloorRecord | Transport::Tcp | Transport::Pipe | Transport::Mq,
+            Mode::Throughput,
+        ) => Err(Error::new(
             "not measured in throughput mode (only floor, shmq-spin, shmq-default and uds)",
         )),
     }
+}
+
+/// The parent's side of the latency floor with a `HEADER`-byte header.
+fn floor_parent<const HEADER: usize, J: Job>(
+    name: &str,
+    size: usize,
+    spawn: impl FnOnce(&str) -> Result<Peer>,
+    job: J,
+) -> Result<(J::Output, Extra)> {
+    let mut memory = floor::create::<HEADER>(name, size)?;
+    let mut peer = spawn(path_str(memory.path())?)?;
+    peer.ready()?;
+    memory.unlink();
+    let mut end = floor::End::<HEADER>::parent(memory, size, peer.liveness());
+    finish(&mut end, peer, size, job)
 }
 
 /// Runs `job`, sends the stop message and waits for the peer; on failure,
@@ -288,8 +312,14 @@ pub fn serve(args: &PeerArgs, live: Liveness, role: PeerRole) -> Result<()> {
     let endpoint = args.endpoint.as_str();
     match (args.transport, args.mode) {
         (Transport::Floor, Mode::Latency) => {
-            let memory = floor::open(endpoint, size)?;
-            serve_on(&mut floor::End::child(memory, size, live), size, role)
+            let memory = floor::open::<{ floor::LINE }>(endpoint, size)?;
+            let mut end = floor::End::<{ floor::LINE }>::child(memory, size, live);
+            serve_on(&mut end, size, role)
+        }
+        (Transport::FloorRecord, _) => {
+            let memory = floor::open::<{ floor::RECORD }>(endpoint, size)?;
+            let mut end = floor::End::<{ floor::RECORD }>::child(memory, size, live);
+            serve_on(&mut end, size, role)
         }
         (Transport::Floor, Mode::Throughput) => {
             let memory = ring::open(endpoint, size)?;
