@@ -370,6 +370,7 @@ pub(crate) struct RecordHeader {
 }
 
 impl RecordHeader {
+    #[inline]
     pub(crate) fn from_bytes(bytes: &[u8]) -> Self {
         bytemuck::pod_read_unaligned(&bytes[..RECORD_HEADER])
     }

@@ -136,6 +136,7 @@ fn load_tail(
 
 /// Checks the record at `position` whose commit word, Acquire-loaded, is the
 /// non-zero `commit`, and reads its header.
+#[inline]
 fn parse_record(
     region: &Region,
     geo: &Geometry,
@@ -310,12 +311,21 @@ impl Producer {
     /// Waits until a record of `slots` slots can be written at head: those
     /// slots and the one after it (whose commit word `commit` zeroes) are
     /// free.
+    #[inline]
     fn ensure_space(&mut self, slots: u64, deadline: Deadline) -> Result<(), Stop> {
         debug_assert!(slots >= 1 && slots < self.geo.slots);
         let limit = self.geo.slots - slots - 1;
         if self.head - self.cached_tail <= limit {
             return Ok(());
         }
+        self.wait_for_space(limit, deadline)
+    }
+
+    /// The slow path of `ensure_space`: reloads the tail, and waits for it
+    /// if there is still too little room (`head - tail <= limit`).
+    #[cold]
+    #[inline(never)]
+    fn wait_for_space(&mut self, limit: u64, deadline: Deadline) -> Result<(), Stop> {
         match self.load_tail() {
             Ok(tail) if self.head - tail <= limit => return Ok(()),
             Ok(_) => {}
@@ -415,21 +425,32 @@ impl Producer {
     /// Reserves room for a record of `len` payload bytes at head, writing a
     /// padding record first if it would wrap. Returns the position and the
     /// number of slots the record takes.
+    #[inline]
     fn reserve_record(&mut self, len: usize, deadline: Deadline) -> Result<(u64, u64), Stop> {
         let slots = self.geo.slots_for(len);
         debug_assert!(slots < self.geo.slots);
         let index = self.head & self.geo.mask;
         if index + slots > self.geo.slots {
-            let pad = self.geo.slots - index;
-            self.ensure_space(pad, deadline)?;
-            let at = self.head;
-            self.commit(at, Kind::Padding, 0, 0, pad);
+            self.pad(index, deadline)?;
         }
         self.ensure_space(slots, deadline)?;
         Ok((self.head, slots))
     }
 
+    /// Fills the ring from head (at slot `index`) to its end with a padding
+    /// record, so that the next record starts at slot 0.
+    #[cold]
+    #[inline(never)]
+    fn pad(&mut self, index: u64, deadline: Deadline) -> Result<(), Stop> {
+        let pad = self.geo.slots - index;
+        self.ensure_space(pad, deadline)?;
+        let at = self.head;
+        self.commit(at, Kind::Padding, 0, 0, pad);
+        Ok(())
+    }
+
     /// Writes one record of `kind` carrying `bytes`.
+    #[inline]
     fn write_record(
         &mut self,
         kind: Kind,
@@ -731,6 +752,7 @@ impl Consumer {
         }
     }
 
+    #[inline]
     fn count_message(&self) {
         self.region.header().consumer.counters.messages.bump();
     }
