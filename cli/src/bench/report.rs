@@ -514,7 +514,9 @@ fn format_sleeps(sleeps: &[f64]) -> String {
 }
 
 /// A note under a table when shmq's default (spin, then sleep) strategy
-/// slept on most messages although the processes were pinned apart.
+/// slept on most messages although the processes were pinned apart: the
+/// peer's answers came after the spin budget (large messages), or the
+/// spin was skipped because a wake-up came from our own CPU.
 fn note_sleeps(notes: &mut String, name: &str, sleeps: &[f64], pinned: bool) {
     if name != "shmq-default" || !pinned {
         return;
@@ -522,8 +524,9 @@ fn note_sleeps(notes: &mut String, name: &str, sleeps: &[f64], pinned: bool) {
     if let Some(s) = spread(sleeps).filter(|s| s.median >= 0.5) {
         let _ = writeln!(
             notes,
-            "  {name}: slept {:.2} times per message: shmq skips the spin phase in a \
-             process that may run on only one CPU, which pinning makes true (try --no-pin)",
+            "  {name}: slept {:.2} times per message: the peer took longer than the \
+             spin budget (shmq::DEFAULT_SPIN) to answer, as a message this size takes to \
+             copy, or the two ends shared a CPU",
             s.median
         );
     }
