@@ -295,21 +295,28 @@ fn receiver_disconnect_wakes_sender() {
 }
 
 /// Proves: a reservation dropped without commit publishes nothing; the
-/// receiver sees only the message sent after it.
+/// receiver sees only the messages sent around it. The dropped one spans
+/// two slots, so its bytes cover the commit word of the slot after head,
+/// which the sender had zeroed ahead of time after its first message: the
+/// one-slot message that follows must zero it again before it commits
+/// (under loom the dropped bytes leave an invalid stamp there, which the
+/// receiver would report as corruption).
 #[test]
 fn reserve_drop_publishes_nothing() {
     model(|| {
-        let q = queue(2, 1024);
+        let q = queue(4, 1024);
         let mut tx = q.sender().unwrap();
         let mut rx = q.receiver().unwrap();
         let t = thread::spawn(move || {
-            let mut guard = tx.reserve(8).unwrap();
-            guard.copy_from_slice(b"rejected");
+            tx.send(b"first").unwrap(); // zeroes position 2's word early
+            let mut guard = tx.reserve(100).unwrap(); // positions 1..3
+            guard.fill(0xEE);
             drop(guard);
             let mut guard = tx.reserve(8).unwrap();
             guard.copy_from_slice(b"accepted");
             guard.commit();
         });
+        assert_eq!(rx.recv().unwrap(), b"first");
         assert_eq!(rx.recv().unwrap(), b"accepted");
         t.join().unwrap();
         assert_eq!(rx.try_recv(), Err(shmq::TryRecvError::Disconnected));
