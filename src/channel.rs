@@ -269,7 +269,7 @@ impl Sender {
 
     /// Whether the ring has no room for another record right now (a
     /// snapshot): every slot is in use but the one the sender always keeps
-    /// free (see [`capacity`](Self::capacity)).
+    /// free (see [`Queue::capacity`](crate::Queue::capacity)).
     pub fn is_full(&self) -> bool {
         slots_used(self.inner.region()) + 1 >= self.inner.geometry().slots
     }

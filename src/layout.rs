@@ -25,7 +25,7 @@
 //!
 //! Every field is an atomic, so that reading what another (possibly hostile)
 //! process writes is never a data race in Rust's memory model; nothing read
-//! from the header is used before [`Config::validate`] checks it.
+//! from the header is used before `segment::validate_header` checks it.
 //!
 //! A *record* starts at a slot boundary with a 16-byte [`RecordHeader`] and
 //! its payload follows contiguously, spilling into as many following slots as

@@ -327,7 +327,9 @@ impl Queue {
     }
 
     /// Longest message that travels in one piece and can be read in place:
-    /// the whole ring less one 16-byte record header.
+    /// the ring less one slot (which the sender keeps free, see the crate
+    /// docs) and one 16-byte record header, `(slot_count - 1) * slot_size -
+    /// 16`.
     pub fn capacity(&self) -> usize {
         self.region.config().capacity()
     }
