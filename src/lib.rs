@@ -92,7 +92,8 @@
 //!   (*commit-clear*), writes the payload and header, then stores the
 //!   record's commit word with Release; the receiver loads it with Acquire
 //!   before reading. The sender then stores `head` (*head-publish*, read by
-//!   a sender that takes the end over, and by statistics).
+//!   a sender that takes the end over, by statistics, and as a hint by a
+//!   receiver in a stream of records longer than a slot).
 //! - *tail-publish*: the receiver stores `tail` with Release after reading;
 //!   the sender loads it with Acquire before overwriting those slots.
 //! - *sleep-register*: a waiter swaps 1 into its futex word, issues the

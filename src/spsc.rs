@@ -11,12 +11,15 @@
 //! * The sender zeroes the commit word of the position after the record
 //!   (`SYNC: commit-clear`), writes the payload, `len` and `total`, then
 //!   stores the record's commit word with Release (`SYNC: commit-publish`),
-//!   and then its head (read only by the sender's successor and by stats).
+//!   and then its head (read by the sender's successor, by stats, and as a
+//!   hint by a receiver in a stream of long records).
 //!   The receiver Acquire-loads the commit word at its tail, reads the
 //!   record, and stores the new tail with Release (`SYNC: tail-publish`),
 //!   which the sender Acquire-loads before reusing those slots. A hop thus
 //!   moves the record's own cache lines and nothing else: the receiver
-//!   spins on the line it is about to read.
+//!   spins on the line it is about to read. (In a stream of records longer
+//!   than a slot, the receiver goes by head first; see
+//!   `Consumer::next_record`.)
 //! * The sender keeps the last tail it read and reloads it only when that
 //!   copy says it must wait, so the receiver's line is touched once per
 //!   batch rather than once per message.
@@ -677,7 +680,7 @@ impl Consumer {
     ///
     /// The receiver watches the commit word itself, which lies in the
     /// record's first cache line: a record then arrives in the line
-    /// transfers of the record alone. Two refinements, both measured:
+    /// transfers of the record alone. One refinement, measured:
     ///
     /// After a record of several slots the next one is likely long too, and
     /// a receiver that watched its first line would keep taking that line
