@@ -59,11 +59,14 @@ pub(crate) fn is_alive(token: u64) -> bool {
     }
 }
 
-/// Takes `role`'s end of the queue for this process.
+/// Takes `role`'s end of the queue for this process, without telling the
+/// peer yet: the caller checks the segment, then calls [`announce`] (or
+/// [`detach`] if it refuses it, so a refused attach leaves no trace a peer
+/// could read as "came and went").
 ///
 /// Fails if a live process (this one included) holds it; takes it over if
 /// the holder died. Returns the token written.
-pub(crate) fn attach(owner: &Owner, role: Role) -> Result<u64, OpenError> {
+pub(crate) fn claim(owner: &Owner, role: Role) -> Result<u64, OpenError> {
     let me = own_token();
     let mut current = owner.token.load(Acquire);
     loop {
@@ -82,11 +85,15 @@ pub(crate) fn attach(owner: &Owner, role: Role) -> Result<u64, OpenError> {
             Err(seen) => current = seen,
         }
     }
+    Ok(me)
+}
+
+/// Counts the holder that has [`claim`]ed `owner` as attached.
+pub(crate) fn announce(owner: &Owner) {
     // SYNC: epoch. Release, after the claim: an observer that Acquire-loads
     // a non-zero epoch and then finds the token empty knows a holder came
     // and went (see `is_gone`).
     owner.epoch.fetch_add(1, Release);
-    Ok(me)
 }
 
 /// Gives `owner` back, if `token` still holds it.

@@ -242,7 +242,7 @@ pub(crate) struct Producer {
 impl Producer {
     pub(crate) fn attach(region: Arc<Region>, strategy: WaitStrategy) -> Result<Self, OpenError> {
         let header = region.header();
-        let token = peer::attach(&header.control.sender, Role::Sender)?;
+        let token = peer::claim(&header.control.sender, Role::Sender)?;
         let geo = Geometry::new(*region.config());
         // Our own index first: nobody else writes it while we hold the end,
         // so the tail read after it can only have moved towards it.
@@ -259,6 +259,7 @@ impl Producer {
             peer::detach(&header.control.sender, token);
             return Err(OpenError::BadHeader("head and tail indices out of range"));
         }
+        peer::announce(&header.control.sender);
         let receiver = peer::Session::start(&header.control.receiver);
         let asymmetric = barrier_ready(&header.control);
         Ok(Producer {
@@ -643,7 +644,7 @@ pub(crate) struct Consumer {
 impl Consumer {
     pub(crate) fn attach(region: Arc<Region>, strategy: WaitStrategy) -> Result<Self, OpenError> {
         let header = region.header();
-        let token = peer::attach(&header.control.receiver, Role::Receiver)?;
+        let token = peer::claim(&header.control.receiver, Role::Receiver)?;
         // SYNC: tail-publish (Acquire side, for the previous receiver's tail).
         let tail = header.consumer.tail.load(Acquire);
         let geo = Geometry::new(*region.config());
@@ -652,6 +653,7 @@ impl Consumer {
             peer::detach(&header.control.receiver, token);
             return Err(OpenError::BadHeader("tail index beyond 2^62"));
         }
+        peer::announce(&header.control.receiver);
         let asymmetric = barrier_ready(&header.control);
         Ok(Consumer {
             region,

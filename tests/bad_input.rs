@@ -775,6 +775,18 @@ fn impossible_ring_indices_refuse_attach() {
             bad_header(&e, INDICES),
             "sender with head {head} tail {tail}: {e:?}"
         );
+        // The refused sender never counts as one that came and went: a
+        // receiver still finds an empty queue, not a disconnected one.
+        assert_eq!(q.stats().sender.attaches, 0, "head {head} tail {tail}");
+        if tail <= 1 << 62 {
+            let mut rx = q.receiver().expect("receiver after a refused sender");
+            assert_eq!(
+                rx.try_recv(),
+                Err(TryRecvError::Empty),
+                "receiver after a refused sender, head {head} tail {tail}"
+            );
+            drop(rx);
+        }
         // A refused attach leaves the end free: once the indices are
         // sane (a ring as full as a sender ever makes it), both ends attach.
         poke_u64(&v.file, OFF_TAIL, 1000);
