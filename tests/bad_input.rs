@@ -8,11 +8,15 @@
 //! and removes its queue when it ends, pass or fail. Anything that could
 //! block runs under a watchdog, so a regression fails instead of hanging.
 
+mod support;
+
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use support::within;
 
 use shmq::{
     OpenError, Queue, QueueBuilder, Receiver, RecvError, RecvTimeoutError, Role, SendError,
@@ -110,33 +114,6 @@ impl Drop for Cleanup {
                 let _ = std::fs::remove_file(&path);
             }
         }
-    }
-}
-
-/// Runs `f` on another thread and fails the test if it has not returned
-/// within `limit` (the thread is then left behind; the test process ends
-/// soon anyway). A panic in `f` is re-raised here.
-fn within<T: Send + 'static>(
-    limit: Duration,
-    what: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(value) => {
-            let _ = handle.join();
-            value
-        }
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-            panic!("{what}: still blocked after {limit:?} (hang)")
-        }
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the thread sends before it ends"),
-        },
     }
 }
 

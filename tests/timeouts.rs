@@ -4,12 +4,15 @@
 //! Each scenario runs under a watchdog, so a call that ignores its deadline
 //! fails the test instead of hanging it.
 
-use std::sync::Mutex;
+mod support;
+
 use std::time::{Duration, Instant};
 
+use support::{TempQueue, unique_name, within};
+
 use shmq::{
-    DEFAULT_SPIN, OpenError, Queue, QueueBuilder, Receiver, RecvTimeoutError, SendTimeoutError,
-    Sender, TryRecvError, TrySendError, WaitStrategy,
+    DEFAULT_SPIN, Queue, QueueBuilder, Receiver, RecvTimeoutError, SendTimeoutError, Sender,
+    TryRecvError, TrySendError, WaitStrategy,
 };
 
 /// Timeouts every wait is tried with.
@@ -31,57 +34,6 @@ const PEER_DELAY: Duration = Duration::from_millis(100);
 
 // ---------------------------------------------------------------------------
 // Helpers.
-
-/// A queue name unique to this process, call and test.
-fn unique_name(test: &str) -> String {
-    static COUNTER: Mutex<u64> = Mutex::new(0);
-    let n = {
-        let mut c = COUNTER.lock().unwrap_or_else(|e| e.into_inner());
-        *c += 1;
-        *c
-    };
-    let mut name = format!("to-{}-{n}-{test}", std::process::id());
-    name.truncate(shmq::MAX_NAME_LEN);
-    name
-}
-
-/// Removes the named queue when dropped, pass or fail.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        match Queue::remove(&self.0) {
-            Ok(()) | Err(OpenError::NotFound) => {}
-            Err(e) => eprintln!("removing queue {}: {e}", self.0),
-        }
-    }
-}
-
-/// Runs `f` on another thread and fails the test if it has not returned
-/// within `limit`. A panic in `f` is re-raised here.
-fn within<T: Send + 'static>(
-    limit: Duration,
-    what: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(value) => {
-            let _ = handle.join();
-            value
-        }
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-            panic!("{what}: still blocked after {limit:?} (hang)")
-        }
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the thread sends before it ends"),
-        },
-    }
-}
 
 fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     let start = Instant::now();
@@ -189,8 +141,8 @@ fn recv_timeout_on_empty(strategy: WaitStrategy) {
         assert_window(&format!("{strategy:?} set on the end"), elapsed, timeout);
 
         // A named queue, the sender attached through another handle.
-        let name = unique_name("recv");
-        let _cleanup = Cleanup(name.clone());
+        let name = unique_name("to-recv");
+        let _cleanup = TempQueue { name: name.clone() };
         let q = Queue::builder(&name)
             .slots(8)
             .wait_strategy(strategy)
@@ -637,8 +589,8 @@ fn wakes_promptly_spin_then_block() {
 fn wakes_promptly_named_queue() {
     // Two handles on one named queue, as two processes would have.
     within(WATCHDOG, "named wake-up", || {
-        let name = unique_name("wake");
-        let _cleanup = Cleanup(name.clone());
+        let name = unique_name("to-wake");
+        let _cleanup = TempQueue { name: name.clone() };
         let q = Queue::builder(&name)
             .slots(8)
             .wait_strategy(WaitStrategy::Block)

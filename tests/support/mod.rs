@@ -13,7 +13,8 @@
 //!   receive through `recv`, `recv_into` or `recv_with`, by sequence number.
 //! - Test side only: [`unique_name`], [`TempQueue`] (removes the queue on
 //!   drop), [`Peer`] (a spawned `shmq-peer`, killed on drop),
-//!   [`background`] (a blocking call with a time limit), [`wait_for`] (a
+//!   [`background`] and [`within`] (a blocking call with a time limit),
+//!   [`wait_for`] (a
 //!   polling loop with a time limit), [`serial`] (one heavy test at a time).
 #![allow(dead_code)]
 
@@ -727,6 +728,16 @@ impl<T> Background<T> {
             }
         }
     }
+}
+
+/// Runs `f` on another thread and returns its result; fails the test if it
+/// has not returned within `limit` (a hang), re-raises its panic.
+pub fn within<T: Send + 'static>(
+    limit: Duration,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    background(what, f).join(limit)
 }
 
 /// Polls `cond` (yielding between polls) until it holds; panics with
