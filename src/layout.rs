@@ -137,9 +137,11 @@ pub(crate) struct Counters {
 #[repr(C, align(128))]
 #[derive(Debug, Default)]
 pub(crate) struct ProducerLine {
-    /// Position (in slots) one past the last published record. Monotonic.
-    /// SYNC: head-publish (Release by the sender after writing a record;
-    /// Acquire by the receiver before reading it).
+    /// Position (in slots) one past the last committed record. Monotonic.
+    /// Records are published by their commit words; head is stored after
+    /// each commit. SYNC: head-publish (Release by the sender after the
+    /// commit; Acquire by a sender taking the end over, and by a receiver
+    /// that reads it as a hint in a stream of long records).
     pub(crate) head: AtomicU64,
     pub(crate) counters: Counters,
 }
@@ -149,7 +151,8 @@ pub(crate) struct ProducerLine {
 #[derive(Debug, Default)]
 pub(crate) struct ConsumerLine {
     /// Position (in slots) one past the last consumed record. Monotonic,
-    /// `tail <= head <= tail + slot_count`.
+    /// `tail <= head < tail + slot_count` (head can lag one record behind
+    /// the commits while a sender dies between its two stores).
     /// SYNC: tail-publish (Release by the receiver after reading a record;
     /// Acquire by the sender before overwriting its slots).
     pub(crate) tail: AtomicU64,

@@ -421,7 +421,8 @@ impl Producer {
         self.head = next;
         let shared = self.region.header();
         // SYNC: head-publish. Release: pairs with the Acquire in
-        // `recover_head` of a sender that takes our end over.
+        // `recover_head` of a sender that takes our end over, and with the
+        // receiver's in `next_record`, which reads head as a hint.
         shared.producer.head.store(self.head, Release);
         shared.producer.counters.records.bump();
         wait::wake_peer(
@@ -817,8 +818,9 @@ impl Consumer {
                     // A whole message in the middle of a fragmented one: the
                     // sender abandoned that one (timed out, or died).
                     self.assembly.abandon();
-                    // SAFETY: the record lies below the acquired head and
-                    // within the ring (checked by `read_record`).
+                    // SAFETY: the record's commit word, acquired at our
+                    // tail, says it is completely written, and
+                    // `parse_record` checked that it lies within the ring.
                     let out = unsafe { self.region.slots().read(record.offset, record.len, f) };
                     self.release(record.slots);
                     self.count_message();

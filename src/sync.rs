@@ -230,7 +230,8 @@ impl std::fmt::Debug for SlotMemory {
 // SAFETY: `SlotMemory` is a view of memory owned by the `Region` that holds
 // it; the SPSC protocol, not the type, decides who touches which bytes.
 unsafe impl Send for SlotMemory {}
-// SAFETY: as above; concurrent access is coordinated by head/tail.
+// SAFETY: as above; concurrent access is coordinated by the commit words
+// and the tail (the ring protocol in `spsc.rs`).
 unsafe impl Sync for SlotMemory {}
 
 impl SlotMemory {
@@ -294,8 +295,9 @@ impl SlotMemory {
     /// # Safety
     /// `offset + len` must not exceed the slot array, and the caller must own
     /// those bytes for reading under the ring protocol (the other side is not
-    /// writing them: they lie between tail and the head acquired from the
-    /// producer). A hostile peer can still write them; the bytes are then
+    /// writing them: they belong to the record at our tail, whose commit word
+    /// we acquired, and the sender leaves them alone until our tail has
+    /// passed them). A hostile peer can still write them; the bytes are then
     /// garbage, never out of bounds.
     pub(crate) unsafe fn read<R>(
         &self,
@@ -316,7 +318,8 @@ impl SlotMemory {
     ///
     /// # Safety
     /// As for [`read`](Self::read), with the bytes owned for writing (they lie
-    /// between head and the tail acquired from the consumer, plus one lap).
+    /// at or past head and below the tail acquired from the consumer plus one
+    /// lap, and no commit word has shown them to the receiver yet).
     pub(crate) unsafe fn write<R>(
         &self,
         offset: usize,
