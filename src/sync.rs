@@ -281,6 +281,26 @@ impl SlotMemory {
         &self.commits[index]
     }
 
+    /// Asks the CPU to start fetching the cache line at `offset` into the
+    /// slot array, for a read that is to follow soon. A hint only: nothing
+    /// is read, so it needs no ownership of the bytes and cannot race with
+    /// their writer. A no-op under loom and Miri and off x86-64.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, offset: usize) {
+        #[cfg(all(target_arch = "x86_64", not(shmq_loom), not(miri)))]
+        if offset < self.slot_size * self.slot_count {
+            // SAFETY: `offset` lies in the slot array (checked above), so
+            // the pointer stays within the mapping; a prefetch does not
+            // access memory and cannot fault.
+            unsafe {
+                use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+                _mm_prefetch::<{ _MM_HINT_T0 }>(self.base.add(offset).cast());
+            }
+        }
+        #[cfg(not(all(target_arch = "x86_64", not(shmq_loom), not(miri))))]
+        let _ = offset;
+    }
+
     fn check(&self, offset: usize, len: usize) {
         debug_assert!(
             offset
