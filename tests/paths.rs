@@ -326,6 +326,34 @@ fn max_message_size_is_enforced_on_send() {
     assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
 }
 
+/// A limit below a slot's payload: the sender's one-slot fast path must not
+/// let through a message that fits the slot but not the limit, for any send
+/// flavour, and a message of exactly the limit goes through it.
+#[test]
+fn max_message_size_below_one_slot_is_enforced_on_send() {
+    let (_temp, queue) = create_queue("paths-small-max", 128, 4, 32);
+    let (mut tx, mut rx) = (queue.sender().unwrap(), queue.receiver().unwrap());
+    for len in [33, 112, 113] {
+        let msg = vec![0x5A; len];
+        let too_large = SendError::TooLarge { len, max: 32 };
+        assert_eq!(tx.send(&msg), Err(too_large));
+        assert_eq!(
+            tx.try_send(&msg),
+            Err(TrySendError::TooLarge { len, max: 32 })
+        );
+        assert_eq!(
+            tx.send_timeout(&msg, Duration::from_millis(10)),
+            Err(SendTimeoutError::TooLarge { len, max: 32 })
+        );
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "{len} bytes");
+    }
+    for seq in 0..20u8 {
+        let msg = vec![seq; 32];
+        tx.send(&msg).unwrap();
+        assert_eq!(rx.try_recv().unwrap(), msg);
+    }
+}
+
 /// Writes a record `{len, kind, total}` at position `at` (slot
 /// `at % slot_count`) of the queue's file as a (fake) sender commits it: the payload (`len` zero bytes, as
 /// many as fit before the end of the ring), `len` and `total`, then the
