@@ -673,8 +673,11 @@ pub(crate) struct Consumer {
     cached_head: u64,
     /// Slots of the last record read, padding aside.
     last_slots: u64,
-    /// Whether the last record read had to be waited for.
+    /// Whether the last record read had to be waited for, by this call or
+    /// by earlier calls that found nothing (see `wait_for_commit`).
     waited: bool,
+    /// Whether a call has found nothing since the last record read.
+    missed: bool,
     poisoned: Option<CorruptedError>,
     assembly: Reassembly,
     /// Liveness and CPU-sharing memory of our waits.
@@ -706,6 +709,7 @@ impl Consumer {
             cached_head: tail,
             last_slots: 1,
             waited: false,
+            missed: false,
             poisoned: None,
             assembly: Reassembly::default(),
             wait: WaitState::new(),
@@ -766,9 +770,18 @@ impl Consumer {
         }
         let waited = commit == 0;
         if waited {
-            commit = self.wait_for_commit(deadline, long)?;
+            commit = match self.wait_for_commit(deadline, long) {
+                Ok(commit) => commit,
+                Err(e) => {
+                    // Found nothing (a non-blocking call, or a timeout):
+                    // the record this call looked for will have been
+                    // waited for, by the caller's loop if not by us.
+                    self.missed = true;
+                    return Err(e);
+                }
+            };
         }
-        self.waited = waited;
+        self.waited = waited || std::mem::take(&mut self.missed);
         let record = parse_record(&self.region, &self.geo, tail, commit)?;
         if record.kind != Kind::Padding {
             self.last_slots = record.slots;
