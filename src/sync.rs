@@ -463,6 +463,9 @@ pub(crate) mod barrier {
 pub(crate) fn current_cpu() -> u32 {
     #[cfg(any(shmq_loom, miri))]
     return 0;
+    // SAFETY: `sched_getcpu` takes nothing and only returns a number (-1,
+    // read as `u32::MAX`, on failure). glibc's, not rustix's: see the
+    // `libc` entry in Cargo.toml (valgrind).
     #[cfg(not(any(shmq_loom, miri)))]
-    return rustix::thread::sched_getcpu() as u32;
+    return unsafe { libc::sched_getcpu() } as u32;
 }

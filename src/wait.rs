@@ -143,17 +143,32 @@ impl WaitState {
 fn coarse_now() -> Duration {
     #[cfg(not(miri))]
     {
-        let now = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `now` is a valid, writable `timespec`; the clock id is a
+        // constant Linux has had since 2.6.32. glibc's call, not rustix's:
+        // see the `libc` entry in Cargo.toml (valgrind).
+        let failed = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut now) } != 0;
+        if failed {
+            // Cannot happen on Linux; the precise clock is a correct,
+            // slower stand-in.
+            return fallback_now();
+        }
         Duration::new(
             u64::try_from(now.tv_sec).unwrap_or(0),
             u32::try_from(now.tv_nsec).unwrap_or(0),
         )
     }
     #[cfg(miri)]
-    {
-        static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-        EPOCH.get_or_init(Instant::now).elapsed()
-    }
+    fallback_now()
+}
+
+/// Time since the first call, from the precise clock.
+fn fallback_now() -> Duration {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed()
 }
 
 /// Whether a slice has passed since the peer's liveness was last checked;

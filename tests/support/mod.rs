@@ -489,8 +489,23 @@ pub struct Peer {
 impl Peer {
     /// Starts `shmq-peer args...`, capturing its output.
     pub fn spawn(args: &[&str]) -> Peer {
-        let what = format!("shmq-peer {}", args.join(" "));
-        let mut child = Command::new(peer_exe())
+        Peer::spawn_under(&[], args)
+    }
+
+    /// Starts `shmq-peer` with `args` under a wrapper command (`wrapper[0]`
+    /// with the rest of `wrapper` as its first arguments, e.g. valgrind);
+    /// an empty `wrapper` runs the peer directly.
+    pub fn spawn_under(wrapper: &[&str], args: &[&str]) -> Peer {
+        let what = format!("{} shmq-peer {}", wrapper.join(" "), args.join(" "));
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(peer_exe());
+                command
+            }
+            None => Command::new(peer_exe()),
+        };
+        let mut child = command
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
