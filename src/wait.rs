@@ -128,19 +128,19 @@ pub(crate) struct WaitState {
 impl WaitState {
     pub(crate) fn new() -> Self {
         WaitState {
-            last_liveness: coarse_now(),
+            last_liveness: coarse_now().unwrap_or_default(),
             shares_cpu: false,
         }
     }
 }
 
 /// Monotonic time at the kernel tick's resolution (a few milliseconds),
-/// for the liveness bookkeeping. `CLOCK_MONOTONIC_COARSE` comes from the
-/// vDSO without reading the TSC: about 3 ns here, where `Instant::now`
-/// takes about 25 ns, which a caller polling with non-blocking calls would
-/// pay on every empty look.
+/// for the liveness bookkeeping; `None` if the clock cannot be read (not
+/// on Linux). `CLOCK_MONOTONIC_COARSE` comes from the vDSO without reading
+/// the TSC: about 3 ns here, where `Instant::now` takes about 25 ns, which
+/// a caller polling with non-blocking calls would pay on every empty look.
 #[inline]
-fn coarse_now() -> Duration {
+fn coarse_now() -> Option<Duration> {
     #[cfg(not(miri))]
     {
         let mut now = libc::timespec {
@@ -150,32 +150,29 @@ fn coarse_now() -> Duration {
         // SAFETY: `now` is a valid, writable `timespec`; the clock id is a
         // constant Linux has had since 2.6.32. glibc's call, not rustix's:
         // see the `libc` entry in Cargo.toml (valgrind).
-        let failed = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut now) } != 0;
-        if failed {
-            // Cannot happen on Linux; the precise clock is a correct,
-            // slower stand-in.
-            return fallback_now();
+        if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut now) } != 0 {
+            return None;
         }
-        Duration::new(
-            u64::try_from(now.tv_sec).unwrap_or(0),
-            u32::try_from(now.tv_nsec).unwrap_or(0),
-        )
+        Some(Duration::new(
+            u64::try_from(now.tv_sec).ok()?,
+            u32::try_from(now.tv_nsec).ok()?,
+        ))
     }
     #[cfg(miri)]
-    fallback_now()
-}
-
-/// Time since the first call, from the precise clock.
-fn fallback_now() -> Duration {
-    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    EPOCH.get_or_init(Instant::now).elapsed()
+    {
+        // Miri's clock is simulated and cheap: the precise one will do.
+        static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        Some(EPOCH.get_or_init(Instant::now).elapsed())
+    }
 }
 
 /// Whether a slice has passed since the peer's liveness was last checked;
-/// if so, notes that it is being checked now.
+/// if so, notes that it is being checked now. Without a clock, always.
 #[inline]
 fn liveness_due(state: &mut WaitState) -> bool {
-    let now = coarse_now();
+    let Some(now) = coarse_now() else {
+        return true;
+    };
     let due = now.saturating_sub(state.last_liveness) >= LIVENESS_SLICE;
     if due {
         state.last_liveness = now;
