@@ -207,10 +207,7 @@ fn recover_head(region: &Region, geo: &Geometry) -> Result<u64, OpenError> {
     }
     // SYNC: commit-publish (Acquire side): a record committed there is
     // completely written.
-    let commit = region
-        .slots()
-        .commit_word((head & geo.mask) as usize)
-        .load(Acquire);
+    let commit = region.slots().commit_word(head).load(Acquire);
     if commit == 0 {
         return Ok(head);
     }
@@ -401,9 +398,7 @@ impl Producer {
             // this record before it looks at `next`), so it finds 0 there,
             // not the stale bytes of an earlier lap, until we commit `next`.
             // `ensure_space` left that slot free.
-            memory
-                .commit_word((next & self.geo.mask) as usize)
-                .store(0, Relaxed);
+            memory.commit_word(next).store(0, Relaxed);
         }
         let offset = self.geo.offset(at);
         // SAFETY: the record's slots are free (ensured by the caller), so the
@@ -420,9 +415,7 @@ impl Producer {
         // SYNC: commit-publish. Release: the payload and header written above
         // (and the commit-clear of `next`) are visible to the receiver that
         // Acquire-loads this word.
-        memory
-            .commit_word((at & self.geo.mask) as usize)
-            .store(stamp(kind, at), Release);
+        memory.commit_word(at).store(stamp(kind, at), Release);
         self.head = next;
         let shared = self.region.header();
         // SYNC: head-publish. Release: pairs with the Acquire in
@@ -447,9 +440,7 @@ impl Producer {
         // the word until a record covers it, and then `next` moves past it.
         let ahead = next + 1;
         if ahead - self.cached_tail < self.geo.slots {
-            memory
-                .commit_word((ahead & self.geo.mask) as usize)
-                .store(0, Relaxed);
+            memory.commit_word(ahead).store(0, Relaxed);
             self.precleared = ahead;
         }
     }
@@ -763,10 +754,7 @@ impl Consumer {
             // SYNC: commit-publish (Acquire side): the record whose stamp we
             // read is completely written, and so is the zeroing of the
             // commit word after it.
-            commit = region
-                .slots()
-                .commit_word((tail & self.geo.mask) as usize)
-                .load(Acquire);
+            commit = region.slots().commit_word(tail).load(Acquire);
         }
         let waited = commit == 0;
         if waited {
@@ -814,7 +802,7 @@ impl Consumer {
         let (region, tail) = (&*self.region, self.tail);
         let header = region.header();
         let memory = region.slots();
-        let word = memory.commit_word((tail & self.geo.mask) as usize);
+        let word = memory.commit_word(tail);
         let second_line = self.geo.offset(tail) + 64;
         // Only a slot of more than one line has a second line to prefetch;
         // and only when the last record was waited for too (see above).
@@ -949,10 +937,7 @@ impl Consumer {
 
     /// Whether no record is committed at our tail (a snapshot).
     pub(crate) fn is_empty(&self) -> bool {
-        let word = self
-            .region
-            .slots()
-            .commit_word((self.tail & self.geo.mask) as usize);
+        let word = self.region.slots().commit_word(self.tail);
         // Relaxed: nothing is read on the strength of this answer.
         word.load(Relaxed) == 0
     }

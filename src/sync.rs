@@ -256,16 +256,17 @@ impl SlotMemory {
         }
     }
 
-    /// The commit word of the record that starts at slot `index` (bytes
-    /// `COMMIT_OFFSET..+4` of the slot; see `layout`). `index` is reduced
-    /// modulo the slot count (a power of two), so it is always in bounds.
+    /// The commit word of the record at slot position `position` (bytes
+    /// `COMMIT_OFFSET..+4` of slot `position mod slot_count`; see `layout`).
+    /// The reduction (the slot count is a power of two) keeps it in bounds
+    /// for any position.
     ///
     /// Other processes write these bytes too (a peer's commits, and plain
     /// payload writes when a long record covers this slot); the ring
     /// protocol orders every plain access against the atomic ones.
     #[inline]
-    pub(crate) fn commit_word(&self, index: usize) -> &AtomicU32 {
-        let index = index & (self.slot_count - 1);
+    pub(crate) fn commit_word(&self, position: u64) -> &AtomicU32 {
+        let index = (position & (self.slot_count as u64 - 1)) as usize;
         #[cfg(not(shmq_loom))]
         {
             let offset = index * self.slot_size + crate::layout::COMMIT_OFFSET;
