@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use crate::error::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, Stop, TryRecvError, TrySendError,
 };
-use crate::spsc::{Consumer, Producer};
+use crate::peer::Departure;
+use crate::spsc::{BatchStart, Consumer, Producer};
 use crate::sync::Ordering::Relaxed;
 use crate::wait::{Deadline, WaitStrategy};
 
@@ -34,13 +35,16 @@ fn messages_queued(region: &crate::segment::Region) -> usize {
 ///
 /// Sends fail with `Disconnected` once the receiver this sender has seen
 /// (attached when the sender attached, or attached since) has detached or
-/// died. A queue is persistent: while no receiver has been seen, messages
-/// wait in the ring for the next one. A receiver that detaches cleanly is
-/// noticed on the next send; one that dies without detaching (`kill -9`) is
-/// noticed by a send that has to wait for room (within about 40 ms of
-/// sleeping) or by `try_send` on a full ring (within 40 ms); until then,
-/// messages that fit are written to the ring, where a receiver that takes
-/// over the dead one's end will find them.
+/// died, and [`last_departure`](Sender::last_departure) says which. A queue
+/// is persistent: while no receiver has been seen, messages wait in the
+/// ring for the next one (and `send` waits for room when it is full: bound
+/// it with [`send_timeout`](Sender::send_timeout) or
+/// [`try_send`](Sender::try_send)). A receiver that detaches is noticed on
+/// the next send; one that dies without detaching (`kill -9`) within about
+/// 100 ms, by the next send whether or not the ring is full (the receiver's
+/// process is looked for once every 40 ms). Messages already in the ring
+/// stay there for a receiver that takes over, and sends work again once
+/// one has attached.
 ///
 /// Sending copies the message into the ring (no allocation, no system call
 /// unless the receiver is asleep). [`reserve`](Sender::reserve) lets you
@@ -290,6 +294,25 @@ impl Sender {
         self.inner.is_disconnected()
     }
 
+    /// How the receiver left (detached, or its process died), once a call
+    /// has failed with `Disconnected`; `None` before. It keeps the last
+    /// answer after a new receiver attaches.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let queue = shmq::QueueBuilder::in_process().create()?;
+    /// let (mut tx, rx) = (queue.sender()?, queue.receiver()?);
+    /// drop(rx);
+    /// assert_eq!(tx.send(b"anyone?"), Err(shmq::SendError::Disconnected));
+    /// assert_eq!(tx.last_departure(), Some(shmq::Departure::Detached));
+    /// # Ok(()) }
+    /// ```
+    pub fn last_departure(&self) -> Option<Departure> {
+        self.inner.last_departure()
+    }
+
     /// How this end waits for room.
     pub fn wait_strategy(&self) -> WaitStrategy {
         self.inner.strategy
@@ -351,15 +374,50 @@ impl std::ops::DerefMut for SendGuard<'_> {
 /// detaches or dies, every message it committed is still delivered before
 /// [`RecvError::Disconnected`].
 ///
-/// # Disconnection
+/// # Senders that come and go
 ///
-/// Once a sender has ever attached, a receiver that finds the ring empty
-/// and no live sender reports `Disconnected` (so `send` then `recv` in two
-/// runs of a program works: the receiver drains and ends). Before any sender
-/// has attached it waits for one. A sender that dies without detaching is
-/// noticed within about 40 ms by a waiting receive, and by `try_recv` on an
-/// empty ring once 40 ms have passed since its last check. A new sender may
-/// attach later; receiving then goes on.
+/// | when | a receive |
+/// | --- | --- |
+/// | no sender is live as the receiver attaches (none came yet, or the last one left or died) | returns what earlier senders left, then waits for a sender |
+/// | the sender it has seen (live when it attached, or attached since) detaches or dies | returns every message that sender committed, then `Disconnected` |
+/// | after that `Disconnected`, until a new sender attaches | `Disconnected` again, at once |
+/// | a new sender has attached | goes on with its messages |
+///
+/// [`wait_for_sender`](Receiver::wait_for_sender) blocks, without
+/// spinning, until a new sender attaches: a server that outlives its
+/// clients calls it after `Disconnected`.
+/// [`last_departure`](Receiver::last_departure) says whether the sender
+/// detached or died. A sender killed without detaching (`kill -9`) is
+/// noticed within about 100 ms (its process is looked for once every
+/// 40 ms), by a waiting receive and by `try_recv` alike; its partial
+/// message, if any, is dropped. Waiting for a sender that never comes is
+/// bounded only by the `*_timeout` calls.
+///
+/// # Batches: nothing lost if the receiver dies
+///
+/// A message is freed in the ring as soon as a receive returns it, so a
+/// receiver killed after that but before it has acted on the message loses
+/// it. [`recv_batch`](Receiver::recv_batch) reads messages in place and
+/// frees them only when [`Batch::release`] is called: a receiver that dies
+/// first leaves them to the next receiver, which receives them again
+/// (at-least-once).
+///
+/// # Examples
+///
+/// A server that serves one sender after another:
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut rx = shmq::Queue::builder("requests").open_or_create()?.receiver()?;
+/// loop {
+///     for msg in rx.iter() {
+///         println!("{}", String::from_utf8_lossy(&msg));
+///     }
+///     // The sender left (how: `rx.last_departure()`); wait for the next.
+///     rx.wait_for_sender()?;
+/// }
+/// # }
+/// ```
 ///
 /// [`Queue::receiver`]: crate::Queue::receiver
 #[derive(Debug)]
@@ -568,6 +626,152 @@ impl Receiver {
         self.inner.is_disconnected()
     }
 
+    /// How the sender left (detached, or its process died), once a receive
+    /// has found it gone; `None` before. It keeps the last answer after a
+    /// new sender attaches.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let queue = shmq::QueueBuilder::in_process().create()?;
+    /// let (tx, mut rx) = (queue.sender()?, queue.receiver()?);
+    /// drop(tx);
+    /// assert_eq!(rx.recv(), Err(shmq::RecvError::Disconnected));
+    /// assert_eq!(rx.last_departure(), Some(shmq::Departure::Detached));
+    /// # Ok(()) }
+    /// ```
+    pub fn last_departure(&self) -> Option<Departure> {
+        self.inner.last_departure()
+    }
+
+    /// Waits until a new sender attaches: one that attached after the
+    /// sender this receiver saw leave (or after this receiver attached, if
+    /// it has seen none leave). Returns at once if a live sender holds the
+    /// end and has not been seen to leave. It sleeps on the futex (no
+    /// spinning); the attaching sender wakes it.
+    ///
+    /// The new sender may have sent and left already: its messages are then
+    /// received, and its departure reported, as usual.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Corrupted`] if the handle saw the segment break the
+    /// protocol.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let queue = shmq::QueueBuilder::in_process().create()?;
+    /// let mut rx = queue.receiver()?;
+    /// drop(queue.sender()?);
+    /// assert_eq!(rx.try_recv(), Err(shmq::TryRecvError::Disconnected));
+    /// let next = {
+    ///     let queue = queue.clone();
+    ///     std::thread::spawn(move || queue.sender().unwrap().send_sync(b"next"))
+    /// };
+    /// rx.wait_for_sender()?;
+    /// assert_eq!(rx.recv()?, b"next");
+    /// next.join().unwrap()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn wait_for_sender(&mut self) -> Result<(), RecvError> {
+        self.inner
+            .wait_for_sender(Deadline::Never)
+            .map_err(Stop::into_recv)
+    }
+
+    /// Like [`wait_for_sender`](Self::wait_for_sender), waiting at most
+    /// `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvTimeoutError::Timeout`], otherwise as for `wait_for_sender`.
+    pub fn wait_for_sender_timeout(&mut self, timeout: Duration) -> Result<(), RecvTimeoutError> {
+        self.inner
+            .wait_for_sender(Deadline::after(timeout))
+            .map_err(Stop::into_recv_timeout)
+    }
+
+    /// Waits for a message, then gives a [`Batch`]: that message and every
+    /// further one already waiting, read in place, and freed in the ring
+    /// only by [`Batch::release`]. Dropping the batch frees nothing: its
+    /// messages are received again, by this receiver or, if this process
+    /// dies first, by the next one. A program that writes messages out
+    /// (to a file, a socket) and releases them only once they are written
+    /// loses none if it is killed: at most it repeats some.
+    ///
+    /// A message longer than the ring's [`capacity`](Self::capacity) cannot
+    /// be held in it: it is reassembled (its fragments freed as they
+    /// arrive) and comes alone in its batch; such messages are not covered
+    /// by the guarantee above.
+    ///
+    /// # Errors
+    ///
+    /// As for [`recv`](Self::recv).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::io::Write;
+    ///
+    /// let queue = shmq::QueueBuilder::in_process().create()?;
+    /// let (mut tx, mut rx) = (queue.sender()?, queue.receiver()?);
+    /// for line in ["one", "two", "three"] {
+    ///     tx.send(line.as_bytes())?;
+    /// }
+    /// let mut out = Vec::new();
+    /// let mut batch = rx.recv_batch()?;
+    /// while let Some(msg) = batch.next() {
+    ///     out.write_all(msg)?;
+    ///     out.write_all(b"\n")?;
+    /// }
+    /// out.flush()?; // written out: now the ring may forget them
+    /// batch.release();
+    /// assert_eq!(out, b"one\ntwo\nthree\n");
+    /// # Ok(()) }
+    /// ```
+    pub fn recv_batch(&mut self) -> Result<Batch<'_>, RecvError> {
+        self.batch(Deadline::Never).map_err(Stop::into_recv)
+    }
+
+    /// Like [`recv_batch`](Self::recv_batch), but never waits.
+    ///
+    /// # Errors
+    ///
+    /// [`TryRecvError::Empty`], otherwise as for `recv_batch`.
+    pub fn try_recv_batch(&mut self) -> Result<Batch<'_>, TryRecvError> {
+        self.batch(Deadline::Now).map_err(Stop::into_try_recv)
+    }
+
+    /// Like [`recv_batch`](Self::recv_batch), waiting at most `timeout` for
+    /// the first message.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvTimeoutError::Timeout`], otherwise as for `recv_batch`.
+    pub fn recv_batch_timeout(&mut self, timeout: Duration) -> Result<Batch<'_>, RecvTimeoutError> {
+        self.batch(Deadline::after(timeout))
+            .map_err(Stop::into_recv_timeout)
+    }
+
+    fn batch(&mut self, deadline: Deadline) -> Result<Batch<'_>, Stop> {
+        let state = match self.inner.batch_start(deadline)? {
+            BatchStart::Held { from, first } => BatchState::Held {
+                from,
+                first: Some(first),
+            },
+            BatchStart::Assembled => BatchState::Assembled { taken: false },
+        };
+        Ok(Batch {
+            rx: self,
+            state,
+            taken: 0,
+        })
+    }
+
     /// How this end waits for messages.
     pub fn wait_strategy(&self) -> WaitStrategy {
         self.inner.strategy
@@ -576,6 +780,95 @@ impl Receiver {
     /// Changes how this end waits for messages.
     pub fn set_wait_strategy(&mut self, wait: WaitStrategy) {
         self.inner.strategy = wait;
+    }
+}
+
+/// Messages read in place and not yet freed, from [`Receiver::recv_batch`].
+///
+/// [`next`](Batch::next) gives the messages one at a time; each stays in the
+/// ring (where the sender cannot overwrite it) until
+/// [`release`](Batch::release) frees all that `next` gave. Dropping the
+/// batch without releasing it frees nothing, and the next receive returns
+/// the same messages again. While a batch is held the sender can use only
+/// the rest of the ring, so release promptly.
+///
+/// The bytes are shared memory: see [`Receiver::recv_with`].
+#[derive(Debug)]
+pub struct Batch<'a> {
+    rx: &'a mut Receiver,
+    state: BatchState,
+    /// Messages `next` has given.
+    taken: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum BatchState {
+    /// Held in the ring from position `from` on; `first` is the message
+    /// the batch started with, until `next` has given it.
+    Held {
+        from: u64,
+        first: Option<(usize, usize)>,
+    },
+    /// One message longer than the ring, reassembled.
+    Assembled { taken: bool },
+    /// Released.
+    Done,
+}
+
+impl Batch<'_> {
+    /// The next message of the batch: the one the batch waited for, then
+    /// each that is already waiting (this never waits). `None` at the end
+    /// of the batch: nothing more is waiting now, or the next message is
+    /// longer than the ring (it starts the next batch).
+    #[allow(clippy::should_implement_trait)] // A lending iterator.
+    pub fn next(&mut self) -> Option<&[u8]> {
+        let consumer = &mut self.rx.inner;
+        let bytes = match &mut self.state {
+            BatchState::Held { first, .. } => {
+                let (offset, len) = match first.take() {
+                    Some(first) => first,
+                    None => consumer.batch_next()?,
+                };
+                consumer.held_bytes(offset, len)
+            }
+            BatchState::Assembled { taken } => {
+                if std::mem::replace(taken, true) {
+                    return None;
+                }
+                consumer.assembled()
+            }
+            BatchState::Done => return None,
+        };
+        self.taken += 1;
+        Some(bytes)
+    }
+
+    /// How many messages [`next`](Self::next) has given so far.
+    pub fn len(&self) -> usize {
+        usize::try_from(self.taken).unwrap_or(usize::MAX)
+    }
+
+    /// Whether [`next`](Self::next) has given no message yet.
+    pub fn is_empty(&self) -> bool {
+        self.taken == 0
+    }
+
+    /// Frees the messages [`next`](Self::next) has given, for the sender to
+    /// reuse their slots; they are received. Messages of the batch that
+    /// `next` did not give stay for the next receive.
+    pub fn release(mut self) {
+        if let BatchState::Held { .. } = self.state {
+            self.rx.inner.batch_release(self.taken);
+        }
+        self.state = BatchState::Done;
+    }
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        if let BatchState::Held { from, .. } = self.state {
+            self.rx.inner.batch_rollback(from);
+        }
     }
 }
 

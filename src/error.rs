@@ -51,11 +51,103 @@ impl fmt::Display for CorruptedError {
 
 impl std::error::Error for CorruptedError {}
 
-/// Error creating, opening or attaching to a queue. Each variant names the
+/// Error creating, opening, inspecting or attaching to a queue: which check
+/// failed ([`kind`](Self::kind)) and on which queue ([`queue`](Self::queue)).
+///
+/// # Examples
+///
+/// ```
+/// use shmq::{OpenErrorKind, Queue};
+///
+/// let err = Queue::open("no-such-queue-here").unwrap_err();
+/// assert!(matches!(err.kind(), OpenErrorKind::NotFound));
+/// assert_eq!(err.queue(), Some("no-such-queue-here"));
+/// assert_eq!(
+///     err.to_string(),
+///     "queue \"no-such-queue-here\": no such queue (create it first, or use open_or_create)"
+/// );
+/// ```
+pub struct OpenError {
+    queue: Option<String>,
+    kind: OpenErrorKind,
+}
+
+impl OpenError {
+    /// Which check failed.
+    pub fn kind(&self) -> &OpenErrorKind {
+        &self.kind
+    }
+
+    /// Which check failed, by value.
+    pub fn into_kind(self) -> OpenErrorKind {
+        self.kind
+    }
+
+    /// The name of the queue, if the error concerns a named queue.
+    pub fn queue(&self) -> Option<&str> {
+        self.queue.as_deref()
+    }
+
+    /// The same error, about the queue `name` (unless it names one already).
+    pub(crate) fn on(mut self, name: Option<&str>) -> Self {
+        if self.queue.is_none() {
+            self.queue = name.map(str::to_owned);
+        }
+        self
+    }
+}
+
+impl From<OpenErrorKind> for OpenError {
+    fn from(kind: OpenErrorKind) -> Self {
+        OpenError { queue: None, kind }
+    }
+}
+
+impl fmt::Debug for OpenError {
+    /// As `Display`, so that `fn main() -> Result<(), Box<dyn Error>>`
+    /// prints which queue and what to do, followed by the variant.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self} ({:?})", self.kind)
+    }
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.queue, &self.kind) {
+            // The kind's own message quotes the name already.
+            (_, OpenErrorKind::InvalidName { .. }) | (None, _) => self.kind.fmt(f),
+            (Some(name), kind) => write!(f, "queue {name:?}: {kind}"),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            OpenErrorKind::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for OpenError {
+    fn from(e: io::Error) -> Self {
+        OpenErrorKind::Io(e).into()
+    }
+}
+
+impl From<rustix::io::Errno> for OpenError {
+    fn from(e: rustix::io::Errno) -> Self {
+        OpenErrorKind::Io(e.into()).into()
+    }
+}
+
+/// What went wrong creating, opening or attaching to a queue: the
+/// [`kind`](OpenError::kind) of an [`OpenError`]. Each variant names the
 /// check that failed.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum OpenError {
+pub enum OpenErrorKind {
     /// The queue name is not 1-64 characters of `[A-Za-z0-9._-]` not
     /// starting with `.`.
     InvalidName {
@@ -111,62 +203,66 @@ pub enum OpenError {
         /// Process id of the current holder.
         pid: u32,
     },
+    /// A strict open ([`QueueBuilder::strict`](crate::QueueBuilder::strict))
+    /// found the queue with other settings than the builder's.
+    SettingsMismatch {
+        /// Which setting: `"slot size"`, `"slot count"` or
+        /// `"max message size"`.
+        setting: &'static str,
+        /// The builder's value.
+        requested: u64,
+        /// The queue's.
+        found: u64,
+    },
     /// An operating system call failed.
     Io(io::Error),
 }
 
-impl fmt::Display for OpenError {
+impl fmt::Display for OpenErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            OpenError::InvalidName { name, reason } => {
+            OpenErrorKind::InvalidName { name, reason } => {
                 write!(f, "invalid queue name {name:?}: {reason}")
             }
-            OpenError::InvalidOptions(what) => write!(f, "invalid queue options: {what}"),
-            OpenError::NotFound => f.write_str("no such queue"),
-            OpenError::AlreadyExists => f.write_str("queue already exists"),
-            OpenError::NotReady => f.write_str("queue segment never became ready"),
-            OpenError::BadMagic { found } => {
+            OpenErrorKind::InvalidOptions(what) => write!(f, "invalid queue options: {what}"),
+            OpenErrorKind::NotFound => {
+                f.write_str("no such queue (create it first, or use open_or_create)")
+            }
+            OpenErrorKind::AlreadyExists => f.write_str("queue already exists"),
+            OpenErrorKind::NotReady => f.write_str(
+                "queue segment never became ready (its creator died while creating it? remove it)",
+            ),
+            OpenErrorKind::BadMagic { found } => {
                 write!(f, "not a shmq segment (bad magic {found:#018x})")
             }
-            OpenError::VersionMismatch { found, expected } => {
-                write!(f, "segment layout version {found}, expected {expected}")
-            }
-            OpenError::FlavourMismatch { found } => {
+            OpenErrorKind::VersionMismatch { found, expected } => write!(
+                f,
+                "segment layout version {found}, expected {expected} (made by another shmq \
+                 version: remove it and create it again)"
+            ),
+            OpenErrorKind::FlavourMismatch { found } => {
                 write!(f, "segment holds queue flavour {found}, expected spsc")
             }
-            OpenError::SizeMismatch {
+            OpenErrorKind::SizeMismatch {
                 what,
                 found,
                 expected,
             } => write!(f, "bad segment: {what} is {found}, expected {expected}"),
-            OpenError::BadHeader(what) => write!(f, "bad segment header: {what}"),
-            OpenError::NotAFile => f.write_str("segment path is not a regular file"),
-            OpenError::AlreadyAttached { role, pid } => {
+            OpenErrorKind::BadHeader(what) => write!(f, "bad segment header: {what}"),
+            OpenErrorKind::NotAFile => f.write_str("segment path is not a regular file"),
+            OpenErrorKind::AlreadyAttached { role, pid } => {
                 write!(f, "a {role} is already attached (pid {pid})")
             }
-            OpenError::Io(e) => write!(f, "i/o error: {e}"),
+            OpenErrorKind::SettingsMismatch {
+                setting,
+                requested,
+                found,
+            } => write!(
+                f,
+                "the queue exists with {setting} {found}, not {requested} as requested"
+            ),
+            OpenErrorKind::Io(e) => write!(f, "i/o error: {e}"),
         }
-    }
-}
-
-impl std::error::Error for OpenError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            OpenError::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<io::Error> for OpenError {
-    fn from(e: io::Error) -> Self {
-        OpenError::Io(e)
-    }
-}
-
-impl From<rustix::io::Errno> for OpenError {
-    fn from(e: rustix::io::Errno) -> Self {
-        OpenError::Io(e.into())
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::error::{OpenError, Stop};
+use crate::error::{OpenError, OpenErrorKind, Stop};
 use crate::layout::{Config, HEADER_SIZE, Header};
 use crate::segment::{Region, validate_header};
 use crate::spsc::Consumer;
@@ -15,7 +15,7 @@ use crate::wait::{Deadline, WaitStrategy};
 /// bytes, as `open` does. Never panics.
 pub fn check_header(image: &[u8]) -> Result<(), OpenError> {
     if image.len() < HEADER_SIZE {
-        return Err(OpenError::NotReady);
+        return Err(OpenErrorKind::NotReady.into());
     }
     /// The header bytes, aligned like a mapping's first page.
     #[repr(C, align(128))]

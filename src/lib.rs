@@ -138,14 +138,41 @@ pub mod fuzz;
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
-pub use channel::{Iter, Receiver, SendGuard, Sender, TryIter};
+pub use channel::{Batch, Iter, Receiver, SendGuard, Sender, TryIter};
 pub use error::{
-    CorruptedError, OpenError, RecvError, RecvTimeoutError, Role, SendError, SendTimeoutError,
-    TryRecvError, TrySendError,
+    CorruptedError, OpenError, OpenErrorKind, RecvError, RecvTimeoutError, Role, SendError,
+    SendTimeoutError, TryRecvError, TrySendError,
 };
+pub use peer::Departure;
 pub use queue::{
     DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MODE, DEFAULT_OPEN_TIMEOUT, DEFAULT_SLOT_SIZE, DEFAULT_SLOTS,
-    Queue, QueueBuilder, SideStats, Stats,
+    EndState, Queue, QueueBuilder, SideStats, Stats,
 };
+
+/// The `bytemuck` crate, re-exported for typed messages
+/// ([`Sender::send_pod`], [`Receiver::recv_pod`]), so they need no
+/// dependency line of their own. Its derives then need to be told where
+/// the crate is:
+///
+/// ```
+/// use shmq::bytemuck;
+///
+/// #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+/// #[bytemuck(crate = "shmq::bytemuck")]
+/// #[repr(C)]
+/// struct Tick {
+///     price: f64,
+///     qty: u32,
+///     venue: u32,
+/// }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let queue = shmq::QueueBuilder::in_process().create()?;
+/// let (mut tx, mut rx) = (queue.sender()?, queue.receiver()?);
+/// tx.send_pod(&Tick { price: 101.5, qty: 3, venue: 7 })?;
+/// assert_eq!(rx.recv_pod::<Tick>()?.qty, 3);
+/// # Ok(()) }
+/// ```
+pub use bytemuck;
 pub use segment::MAX_NAME_LEN;
 pub use wait::{DEFAULT_SPIN, WaitStrategy};

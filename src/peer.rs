@@ -10,7 +10,7 @@
 
 use std::sync::OnceLock;
 
-use crate::error::{OpenError, Role};
+use crate::error::{OpenError, OpenErrorKind, Role};
 use crate::layout::Owner;
 use crate::sync::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
@@ -71,10 +71,11 @@ pub(crate) fn claim(owner: &Owner, role: Role) -> Result<u64, OpenError> {
     let mut current = owner.token.load(Acquire);
     loop {
         if current != 0 && is_alive(current) {
-            return Err(OpenError::AlreadyAttached {
+            return Err(OpenErrorKind::AlreadyAttached {
                 role,
                 pid: token_pid(current),
-            });
+            }
+            .into());
         }
         // SYNC: attach. AcqRel on success: Acquire pairs with the previous
         // holder's Release in `detach` (its last index store is visible);
@@ -105,67 +106,131 @@ pub(crate) fn detach(owner: &Owner, token: u64) {
     let _ = owner.token.compare_exchange(token, 0, Release, Relaxed);
 }
 
-/// Whether the other side has detached or died: it attached at least once and
-/// no live process holds it now. `check_liveness` says whether to pay for a
-/// `/proc` read when a token is present.
-pub(crate) fn is_gone(owner: &Owner, check_liveness: bool) -> bool {
-    // SYNC: epoch (Acquire side). Read the epoch before the token: a holder
-    // bumps it only after its claim, so epoch != 0 with an empty token means
-    // one attached and has since detached, never "about to attach".
-    owner.epoch.load(Acquire) != 0 && holder_gone(owner, check_liveness)
+/// How the process at the other end of a queue left it, as reported with
+/// `Disconnected` (see [`Receiver::last_departure`] and
+/// [`Sender::last_departure`]).
+///
+/// [`Receiver::last_departure`]: crate::Receiver::last_departure
+/// [`Sender::last_departure`]: crate::Sender::last_departure
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Departure {
+    /// It let go of its end: dropped it, or exited normally.
+    Detached,
+    /// Its process died while holding the end (killed, or crashed).
+    Died {
+        /// The process id it had.
+        pid: u32,
+    },
 }
 
-/// Whether nobody holds `owner` now: the token is empty, or (when
-/// `check_liveness`) its process is dead.
-fn holder_gone(owner: &Owner, check_liveness: bool) -> bool {
-    // SYNC: detach (Acquire side), see `detach`.
-    match owner.token.load(Acquire) {
-        0 => true,
-        token => check_liveness && !is_alive(token),
+impl std::fmt::Display for Departure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Departure::Detached => f.write_str("detached"),
+            Departure::Died { pid } => write!(f, "died (pid {pid})"),
+        }
     }
 }
 
-/// The pid of the live process holding `owner`, if any (reads `/proc`).
-pub(crate) fn holder_pid(owner: &Owner) -> Option<u32> {
-    match owner.token.load(Relaxed) {
-        0 => None,
-        t if is_alive(t) => Some(token_pid(t)),
+/// How nobody holds `owner` now: the token is empty (detached), or (when
+/// `check_liveness`) its process is dead; `None` while it is held.
+fn holder_gone(owner: &Owner, check_liveness: bool) -> Option<Departure> {
+    // SYNC: detach (Acquire side), see `detach`.
+    match owner.token.load(Acquire) {
+        0 => Some(Departure::Detached),
+        token if check_liveness && !is_alive(token) => Some(Departure::Died {
+            pid: token_pid(token),
+        }),
         _ => None,
     }
 }
 
-/// The sender's view of the receiving end: which receivers are its peer.
+/// One side's view of the other end: which holders of it are its peer, and
+/// how the last of them left.
 ///
-/// A sender must fail with `Disconnected` once the receiver it was talking
-/// to has gone, but a queue whose earlier receiver left long ago should keep
-/// buffering for the next one (a named queue outlives its users). So the
-/// receiver counts as gone only if one was alive when this sender attached,
-/// or one has attached since, and none is alive now.
+/// A side must report `Disconnected` once the peer it was talking to has
+/// gone, but a queue is persistent: a peer that left before this side
+/// attached is not its peer, and this side should wait for (receiver) or
+/// buffer for (sender) the next one. So the other end counts as gone only
+/// if a live holder was there when this side attached, or one has attached
+/// since, and none is alive now. Once gone, it stays gone until a new
+/// holder attaches, even though a dead holder's token stays in the owner
+/// word (and so is only found dead by the liveness check).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Session {
     epoch: u32,
     present: bool,
+    /// The epoch at which the peer was last found gone, until a new holder
+    /// attaches.
+    departed: Option<u32>,
+    /// How the last peer left, once one has.
+    last: Option<Departure>,
 }
 
 impl Session {
     /// Notes the state of `owner` as this side attaches.
     pub(crate) fn start(owner: &Owner) -> Self {
-        // SYNC: epoch (Acquire side), as in `is_gone`.
+        // SYNC: epoch (Acquire side): read before the token. A holder bumps
+        // the epoch only after its claim (`announce`), so an epoch read
+        // here followed by an empty token means the holders counted so far
+        // have all left.
         let epoch = owner.epoch.load(Acquire);
         let token = owner.token.load(Acquire);
         Session {
             epoch,
             present: token != 0 && is_alive(token),
+            departed: None,
+            last: None,
         }
     }
 
-    /// Whether the peer of this session has detached or died.
-    pub(crate) fn is_gone(&self, owner: &Owner, check_liveness: bool) -> bool {
-        // SYNC: epoch (Acquire side): read before the token, see `is_gone`.
+    /// Whether the peer of this session has detached or died (noting how).
+    /// `check_liveness` says whether to pay for a `/proc` read when a token
+    /// is present.
+    #[inline]
+    pub(crate) fn gone(&mut self, owner: &Owner, check_liveness: bool) -> bool {
+        if let Some(epoch) = self.departed {
+            if !attached_since(owner, epoch) {
+                return true;
+            }
+            self.departed = None;
+        }
+        // SYNC: epoch (Acquire side): read before the token, as in `start`.
         let epoch = owner.epoch.load(Acquire);
         if epoch == self.epoch && !self.present {
-            return false; // No receiver has attached since we did.
+            return false; // No holder has attached since we did.
         }
-        holder_gone(owner, check_liveness)
+        match holder_gone(owner, check_liveness) {
+            Some(how) => {
+                self.departed = Some(epoch);
+                self.last = Some(how);
+                true
+            }
+            None => false,
+        }
     }
+
+    /// The epoch from which a new holder counts as a new peer: the one at
+    /// which the peer was found gone, or else the one at attach.
+    pub(crate) fn baseline(&self) -> u32 {
+        self.departed.unwrap_or(self.epoch)
+    }
+
+    /// Whether the peer was found gone and no holder has attached since
+    /// (without reading the owner word).
+    pub(crate) fn departed(&self) -> bool {
+        self.departed.is_some()
+    }
+
+    /// How the last peer left, once one has.
+    pub(crate) fn last_departure(&self) -> Option<Departure> {
+        self.last
+    }
+}
+
+/// Whether a holder has attached to `owner` since it showed `epoch`.
+pub(crate) fn attached_since(owner: &Owner, epoch: u32) -> bool {
+    // SYNC: epoch (Acquire side): the new holder's claim is visible.
+    owner.epoch.load(Acquire) != epoch
 }

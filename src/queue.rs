@@ -1,11 +1,11 @@
 //! Queues: creating, opening and inspecting them, and attaching their ends.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::channel::{Receiver, Sender};
-use crate::error::OpenError;
-use crate::layout::Config;
+use crate::error::{OpenError, OpenErrorKind};
+use crate::layout::{Config, Counters, Header, Owner};
 use crate::peer;
 use crate::segment::{self, Region};
 use crate::spsc::{Consumer, Producer};
@@ -52,6 +52,7 @@ pub struct QueueBuilder {
     mode: u32,
     open_timeout: Duration,
     wait: WaitStrategy,
+    strict: bool,
 }
 
 impl QueueBuilder {
@@ -87,6 +88,7 @@ impl QueueBuilder {
             mode: DEFAULT_MODE,
             open_timeout: DEFAULT_OPEN_TIMEOUT,
             wait: WaitStrategy::default(),
+            strict: false,
         }
     }
 
@@ -133,6 +135,36 @@ impl QueueBuilder {
         self
     }
 
+    /// Whether [`open`](Self::open) and [`open_or_create`](Self::open_or_create)
+    /// insist that an existing queue has this builder's slot size, slot
+    /// count and max message size (default `false`: the queue's own
+    /// settings are used, whatever the builder says).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let name = format!("doc-strict-{}", std::process::id());
+    /// # let _ = shmq::Queue::remove(&name);
+    /// let small = shmq::Queue::builder(&name).slots(16).create()?;
+    /// let err = shmq::Queue::builder(&name)
+    ///     .slots(1024)
+    ///     .strict(true)
+    ///     .open_or_create()
+    ///     .unwrap_err();
+    /// assert!(matches!(
+    ///     err.kind(),
+    ///     shmq::OpenErrorKind::SettingsMismatch { setting: "slot count", requested: 1024, found: 16 }
+    /// ));
+    /// # drop(small);
+    /// shmq::Queue::remove(&name)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
+    }
+
     fn config(&self) -> Config {
         Config {
             slot_size: self.slot_size,
@@ -149,6 +181,37 @@ impl QueueBuilder {
         }
     }
 
+    /// Fails, in strict mode, if `found` differs from this builder's
+    /// settings.
+    fn check_strict(&self, found: &Config) -> Result<(), OpenError> {
+        if !self.strict {
+            return Ok(());
+        }
+        let asked = self.config();
+        let pairs = [
+            ("slot size", asked.slot_size as u64, found.slot_size as u64),
+            (
+                "slot count",
+                asked.slot_count as u64,
+                found.slot_count as u64,
+            ),
+            (
+                "max message size",
+                asked.max_message_size,
+                found.max_message_size,
+            ),
+        ];
+        match pairs.into_iter().find(|(_, asked, found)| asked != found) {
+            Some((setting, requested, found)) => Err(OpenErrorKind::SettingsMismatch {
+                setting,
+                requested,
+                found,
+            }
+            .into()),
+            None => Ok(()),
+        }
+    }
+
     /// Creates the queue; fails if it exists.
     ///
     /// # Errors
@@ -156,41 +219,61 @@ impl QueueBuilder {
     /// [`OpenError::InvalidName`], [`OpenError::InvalidOptions`] (naming the
     /// setting), [`OpenError::AlreadyExists`], or [`OpenError::Io`].
     pub fn create(&self) -> Result<Queue, OpenError> {
+        self.create_inner().map_err(|e| e.on(self.name.as_deref()))
+    }
+
+    fn create_inner(&self) -> Result<Queue, OpenError> {
         let config = self.config();
-        config.check().map_err(OpenError::InvalidOptions)?;
+        config
+            .check()
+            .map_err(|e| OpenError::from(OpenErrorKind::InvalidOptions(e)))?;
         match &self.name {
             None => Ok(self.finish(Region::heap(config))),
             #[cfg(not(shmq_loom))]
             Some(name) => Ok(self.finish(Region::create(name, config, self.mode)?)),
             #[cfg(shmq_loom)]
-            Some(_) => Err(OpenError::InvalidOptions(
+            Some(_) => Err(OpenErrorKind::InvalidOptions(
                 "named queues are not modelled under loom",
-            )),
+            )
+            .into()),
         }
     }
 
     /// Opens an existing queue. The size settings of the builder are not
-    /// used: the queue's own are read (and checked) from its segment.
+    /// used, unless [`strict`](Self::strict): the queue's own are read (and
+    /// checked) from its segment.
     ///
     /// # Errors
     ///
-    /// [`OpenError::NotFound`], [`OpenError::NotReady`] if its creator never
-    /// finished, or the error naming the first header check that failed.
+    /// [`OpenErrorKind::NotFound`], [`OpenErrorKind::NotReady`] if its
+    /// creator never finished, [`OpenErrorKind::SettingsMismatch`] in strict
+    /// mode, or the error naming the first header check that failed.
     pub fn open(&self) -> Result<Queue, OpenError> {
+        self.open_inner().map_err(|e| e.on(self.name.as_deref()))
+    }
+
+    fn open_inner(&self) -> Result<Queue, OpenError> {
         match &self.name {
-            None => Err(OpenError::InvalidOptions(
-                "an in-process queue can only be created",
-            )),
+            None => {
+                Err(OpenErrorKind::InvalidOptions("an in-process queue can only be created").into())
+            }
             #[cfg(not(shmq_loom))]
-            Some(name) => Ok(self.finish(Region::open(name, self.open_timeout)?)),
+            Some(name) => {
+                let region = Region::open(name, self.open_timeout)?;
+                self.check_strict(region.config())?;
+                Ok(self.finish(region))
+            }
             #[cfg(shmq_loom)]
-            Some(_) => Err(OpenError::InvalidOptions(
+            Some(_) => Err(OpenErrorKind::InvalidOptions(
                 "named queues are not modelled under loom",
-            )),
+            )
+            .into()),
         }
     }
 
     /// Opens the queue if it exists, else creates it with these settings.
+    /// An existing queue keeps its own settings; see [`strict`](Self::strict)
+    /// to refuse one whose settings differ.
     ///
     /// # Errors
     ///
@@ -201,18 +284,20 @@ impl QueueBuilder {
         }
         // Another process may create or remove it between our two attempts;
         // a few rounds settle any such race.
-        let mut last = OpenError::NotFound;
+        let mut last = OpenErrorKind::NotFound;
         for _ in 0..8 {
             match self.open() {
-                Err(OpenError::NotFound) => {}
+                Err(e) if matches!(e.kind(), OpenErrorKind::NotFound) => {}
                 other => return other,
             }
             match self.create() {
-                Err(OpenError::AlreadyExists) => last = OpenError::AlreadyExists,
+                Err(e) if matches!(e.kind(), OpenErrorKind::AlreadyExists) => {
+                    last = OpenErrorKind::AlreadyExists;
+                }
                 other => return other,
             }
         }
-        Err(last)
+        Err(OpenError::from(last).on(self.name.as_deref()))
     }
 }
 
@@ -266,37 +351,121 @@ impl Queue {
 
     /// Removes the queue `name`. Processes that have it open keep working
     /// with it; it can no longer be opened, and its memory is freed when
-    /// the last of them lets go.
+    /// the last of them lets go. (A new queue of the same name is a
+    /// different queue: the old holders do not see it.)
     ///
     /// # Errors
     ///
-    /// [`OpenError::InvalidName`], [`OpenError::NotFound`] or
-    /// [`OpenError::Io`].
+    /// [`OpenErrorKind::InvalidName`], [`OpenErrorKind::NotFound`] or
+    /// [`OpenErrorKind::Io`].
     pub fn remove(name: &str) -> Result<(), OpenError> {
-        segment::remove(name)
+        segment::remove(name).map_err(|e| e.on(Some(name)))
     }
 
     /// Names of the shmq queues on this machine, sorted.
     ///
     /// # Errors
     ///
-    /// [`OpenError::Io`] if `/dev/shm` cannot be read.
+    /// [`OpenErrorKind::Io`] if `/dev/shm` cannot be read.
     pub fn list() -> Result<Vec<String>, OpenError> {
         segment::list()
+    }
+
+    /// A snapshot of the queue `name` read from its header alone, without
+    /// mapping its slots or attaching to it: cheap for a queue of any size,
+    /// and it does not wait for a creator that has not finished.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenErrorKind::NotFound`], [`OpenErrorKind::NotReady`] if its
+    /// creator has not (yet) finished creating it, or the error naming the
+    /// first header check that failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let name = format!("doc-inspect-{}", std::process::id());
+    /// let queue = shmq::Queue::builder(&name).slots(64).create()?;
+    /// let rx = queue.receiver()?;
+    /// let stats = shmq::Queue::inspect(&name)?;
+    /// assert_eq!(stats.slot_count, 64);
+    /// assert_eq!(stats.sender.state, shmq::EndState::NeverAttached);
+    /// assert_eq!(stats.receiver.state, shmq::EndState::Attached { pid: std::process::id() });
+    /// # drop(rx);
+    /// shmq::Queue::remove(&name)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn inspect(name: &str) -> Result<Stats, OpenError> {
+        #[cfg(not(shmq_loom))]
+        {
+            let view = segment::HeaderView::open(name).map_err(|e| e.on(Some(name)))?;
+            let mut stats = stats_of(view.header(), view.config());
+            stats.created = Some(view.created());
+            Ok(stats)
+        }
+        #[cfg(shmq_loom)]
+        Err(OpenError::from(OpenErrorKind::InvalidOptions(
+            "named queues are not modelled under loom",
+        ))
+        .on(Some(name)))
+    }
+
+    /// Names of the queues that nobody uses: neither end is held by a live
+    /// process (each was never attached, detached, or its process died), and
+    /// the queue was created at least `older_than` ago. A segment whose
+    /// creator died before finishing it counts too; one that is not a queue
+    /// of this version of shmq does not (another version may be using it).
+    ///
+    /// This is what `shmq gc` removes, with [`remove_if_stale`].
+    ///
+    /// [`remove_if_stale`]: Queue::remove_if_stale
+    ///
+    /// # Errors
+    ///
+    /// [`OpenErrorKind::Io`] if `/dev/shm` cannot be read.
+    pub fn stale(older_than: Duration) -> Result<Vec<String>, OpenError> {
+        let mut stale = Vec::new();
+        for name in segment::list()? {
+            if is_stale(&name, older_than)? {
+                stale.push(name);
+            }
+        }
+        Ok(stale)
+    }
+
+    /// Removes the queue `name` if it is stale (see [`stale`](Queue::stale)),
+    /// checking again right before; returns whether it removed it.
+    ///
+    /// A process that opens the queue between that check and the removal
+    /// keeps the removed segment: use an age that no program of yours needs
+    /// between creating a queue and attaching to it.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenErrorKind::InvalidName`], [`OpenErrorKind::NotFound`] if it is
+    /// gone already, or [`OpenErrorKind::Io`].
+    pub fn remove_if_stale(name: &str, older_than: Duration) -> Result<bool, OpenError> {
+        segment::validate_name(name)?;
+        if !is_stale(name, older_than).map_err(|e| e.on(Some(name)))? {
+            return Ok(false);
+        }
+        Queue::remove(name)?;
+        Ok(true)
     }
 
     /// Attaches the sending end.
     ///
     /// # Errors
     ///
-    /// [`OpenError::AlreadyAttached`] if a live process (this one included)
-    /// holds it; a holder that died is replaced. [`OpenError::BadHeader`] if
-    /// the ring indices in the segment are impossible.
+    /// [`OpenErrorKind::AlreadyAttached`] if a live process (this one
+    /// included) holds it; a holder that died is replaced.
+    /// [`OpenErrorKind::BadHeader`] if the ring indices in the segment are
+    /// impossible.
     pub fn sender(&self) -> Result<Sender, OpenError> {
-        Ok(Sender::new(Producer::attach(
-            Arc::clone(&self.region),
-            self.wait,
-        )?))
+        Producer::attach(Arc::clone(&self.region), self.wait)
+            .map(Sender::new)
+            .map_err(|e| e.on(self.name()))
     }
 
     /// Attaches the receiving end.
@@ -305,10 +474,9 @@ impl Queue {
     ///
     /// As for [`sender`](Self::sender).
     pub fn receiver(&self) -> Result<Receiver, OpenError> {
-        Ok(Receiver::new(Consumer::attach(
-            Arc::clone(&self.region),
-            self.wait,
-        )?))
+        Consumer::attach(Arc::clone(&self.region), self.wait)
+            .map(Receiver::new)
+            .map_err(|e| e.on(self.name()))
     }
 
     /// The queue's name; `None` for an in-process queue.
@@ -341,35 +509,98 @@ impl Queue {
 
     /// A snapshot of the queue's state and counters. Read without
     /// synchronising with either end, so it may be slightly stale.
+    /// ([`Queue::inspect`] gives the same by name, and also the queue's
+    /// age.)
     pub fn stats(&self) -> Stats {
-        let h = self.region.header();
-        let head = h.producer.head.load(Relaxed);
-        let tail = h.consumer.tail.load(Relaxed);
-        let sent = h.producer.counters.messages.load(Relaxed);
-        let received = h.consumer.counters.messages.load(Relaxed);
-        let side = |owner: &crate::layout::Owner, c: &crate::layout::Counters| SideStats {
-            pid: peer::holder_pid(owner),
+        stats_of(self.region.header(), self.region.config())
+    }
+}
+
+/// Whether the queue `name` is unused and at least `older_than` old.
+fn is_stale(name: &str, older_than: Duration) -> Result<bool, OpenError> {
+    #[cfg(not(shmq_loom))]
+    {
+        let state = segment::HeaderView::open(name);
+        let created = match &state {
+            Ok(view) => view.created(),
+            Err(e) if matches!(e.kind(), OpenErrorKind::NotReady) => segment::created(name)?,
+            // Gone meanwhile, or not ours to judge.
+            Err(_) => return Ok(false),
+        };
+        let age = SystemTime::now()
+            .duration_since(created)
+            .unwrap_or(Duration::ZERO);
+        if age < older_than {
+            return Ok(false);
+        }
+        Ok(match state {
+            Ok(view) => {
+                let h = view.header();
+                !end_state(&h.control.sender).is_attached()
+                    && !end_state(&h.control.receiver).is_attached()
+            }
+            Err(_) => true, // Never became ready, and old.
+        })
+    }
+    #[cfg(shmq_loom)]
+    {
+        let _ = (name, older_than);
+        Ok(false)
+    }
+}
+
+/// What an owner word says about its end (reads `/proc`).
+fn end_state(owner: &Owner) -> EndState {
+    // SYNC: epoch (Acquire side): read before the token, see `peer::is_gone`.
+    let epoch = owner.epoch.load(crate::sync::Ordering::Acquire);
+    match owner.token.load(crate::sync::Ordering::Acquire) {
+        0 if epoch == 0 => EndState::NeverAttached,
+        0 => EndState::Detached,
+        token if peer::is_alive(token) => EndState::Attached {
+            pid: peer::token_pid(token),
+        },
+        token => EndState::Dead {
+            pid: peer::token_pid(token),
+        },
+    }
+}
+
+/// The statistics that `header` (with the validated `config`) shows.
+fn stats_of(h: &Header, config: &Config) -> Stats {
+    let head = h.producer.head.load(Relaxed);
+    let tail = h.consumer.tail.load(Relaxed);
+    let sent = h.producer.counters.messages.load(Relaxed);
+    let received = h.consumer.counters.messages.load(Relaxed);
+    let side = |owner: &Owner, c: &Counters| {
+        let state = end_state(owner);
+        SideStats {
+            pid: match state {
+                EndState::Attached { pid } => Some(pid),
+                _ => None,
+            },
+            state,
             attaches: owner.epoch.load(Relaxed),
             messages: c.messages.load(Relaxed),
             records: c.records.load(Relaxed),
             sleeps: c.sleeps.load(Relaxed),
             wakes: c.wakes.load(Relaxed),
-        };
-        Stats {
-            flavour: "spsc",
-            slot_size: self.slot_size(),
-            slot_count: self.slot_count(),
-            capacity: self.capacity(),
-            max_message_size: self.max_message_size(),
-            messages_queued: sent.saturating_sub(received),
-            slots_used: head.saturating_sub(tail),
-            sender: side(&h.control.sender, &h.producer.counters),
-            receiver: side(&h.control.receiver, &h.consumer.counters),
         }
+    };
+    Stats {
+        flavour: "spsc",
+        slot_size: config.slot_size,
+        slot_count: config.slot_count,
+        capacity: config.capacity(),
+        max_message_size: config.max_message_size,
+        messages_queued: sent.saturating_sub(received),
+        slots_used: head.saturating_sub(tail),
+        created: None,
+        sender: side(&h.control.sender, &h.producer.counters),
+        receiver: side(&h.control.receiver, &h.consumer.counters),
     }
 }
 
-/// A snapshot of a queue, from [`Queue::stats`].
+/// A snapshot of a queue, from [`Queue::stats`] or [`Queue::inspect`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -387,6 +618,9 @@ pub struct Stats {
     pub messages_queued: u64,
     /// Slots holding records not yet received.
     pub slots_used: u64,
+    /// When the queue's file was created (from [`Queue::inspect`] only;
+    /// `None` from [`Queue::stats`]).
+    pub created: Option<SystemTime>,
     /// The sending end.
     pub sender: SideStats,
     /// The receiving end.
@@ -397,9 +631,11 @@ pub struct Stats {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SideStats {
-    /// Process id of the holder, if a live process is attached (a holder
-    /// that died without detaching shows as `None`).
+    /// Process id of the holder, if a live process is attached (the same
+    /// as [`EndState::Attached`]).
     pub pid: Option<u32>,
+    /// Who holds the end.
+    pub state: EndState,
     /// How many times this end has been attached.
     pub attaches: u32,
     /// Whole messages sent or received.
@@ -410,4 +646,50 @@ pub struct SideStats {
     pub sleeps: u64,
     /// Wake-up system calls this end made for the other.
     pub wakes: u64,
+}
+
+/// Who holds one end of a queue, in [`SideStats::state`].
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(shmq::EndState::Dead { pid: 42 }.to_string(), "dead (pid 42)");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EndState {
+    /// Nobody has ever attached this end.
+    NeverAttached,
+    /// A live process holds it.
+    Attached {
+        /// Its process id.
+        pid: u32,
+    },
+    /// It was attached, and its holder let go of it (dropped the end, or
+    /// exited normally).
+    Detached,
+    /// Its holder died without letting go (killed, or crashed); the next
+    /// process to attach this end takes it over.
+    Dead {
+        /// The process id it had.
+        pid: u32,
+    },
+}
+
+impl EndState {
+    /// Whether a live process holds the end.
+    pub fn is_attached(&self) -> bool {
+        matches!(self, EndState::Attached { .. })
+    }
+}
+
+impl std::fmt::Display for EndState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EndState::NeverAttached => f.write_str("never attached"),
+            EndState::Attached { pid } => write!(f, "attached (pid {pid})"),
+            EndState::Detached => f.write_str("detached"),
+            EndState::Dead { pid } => write!(f, "dead (pid {pid})"),
+        }
+    }
 }

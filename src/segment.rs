@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
-use crate::error::OpenError;
+use crate::error::{OpenError, OpenErrorKind};
 use crate::layout::{Config, Flavour, HEADER_SIZE, Header, MAGIC, READY, VERSION};
 use crate::sync::Ordering::{Acquire, Relaxed};
 use crate::sync::SlotMemory;
@@ -41,10 +41,11 @@ pub(crate) fn validate_name(name: &str) -> Result<(), OpenError> {
         None
     };
     match reason {
-        Some(reason) => Err(OpenError::InvalidName {
+        Some(reason) => Err(OpenErrorKind::InvalidName {
             name: name.to_owned(),
             reason,
-        }),
+        }
+        .into()),
         None => Ok(()),
     }
 }
@@ -55,13 +56,13 @@ pub(crate) fn path_of(name: &str) -> PathBuf {
 }
 
 /// Removes the named queue's segment. Processes that have it open keep
-/// their mapping; new opens fail with [`OpenError::NotFound`].
+/// their mapping; new opens fail with [`OpenErrorKind::NotFound`].
 pub(crate) fn remove(name: &str) -> Result<(), OpenError> {
     validate_name(name)?;
     match std::fs::remove_file(path_of(name)) {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(OpenError::NotFound),
-        Err(e) => Err(OpenError::Io(e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(OpenErrorKind::NotFound.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -153,11 +154,13 @@ impl Region {
     #[cfg(not(shmq_loom))]
     pub(crate) fn create(name: &str, config: Config, mode: u32) -> Result<Self, OpenError> {
         validate_name(name)?;
-        config.check().map_err(OpenError::InvalidOptions)?;
+        config
+            .check()
+            .map_err(|e| OpenError::from(OpenErrorKind::InvalidOptions(e)))?;
         let path = path_of(name);
         let file = crate::sys::create_file(&path, mode).map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => OpenError::AlreadyExists,
-            _ => OpenError::Io(e),
+            std::io::ErrorKind::AlreadyExists => OpenErrorKind::AlreadyExists.into(),
+            _ => OpenError::from(e),
         })?;
         // From here on the file exists: remove it again if anything fails,
         // so a failed create leaves nothing behind.
@@ -173,7 +176,7 @@ impl Region {
             Ok(map) => map,
             Err(e) => {
                 let _ = std::fs::remove_file(&path);
-                return Err(OpenError::Io(e));
+                return Err(e.into());
             }
         };
         let region = Self::from_map(map, config);
@@ -185,33 +188,27 @@ impl Region {
     /// mark it ready, and validates its header against the file.
     #[cfg(not(shmq_loom))]
     pub(crate) fn open(name: &str, timeout: Duration) -> Result<Self, OpenError> {
-        validate_name(name)?;
-        let path = path_of(name);
-        let file = crate::sys::open_file(&path).map_err(|e| match e.raw_os_error() {
-            Some(code) if code == rustix::io::Errno::NOENT.raw_os_error() => OpenError::NotFound,
-            // O_NOFOLLOW on a symlink.
-            Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => OpenError::NotAFile,
-            _ => OpenError::Io(e),
-        })?;
+        let file = open_segment_file(name)?;
         let deadline = Instant::now() + timeout;
         loop {
             let meta = file.metadata()?;
             if !meta.file_type().is_file() {
-                return Err(OpenError::NotAFile);
+                return Err(OpenErrorKind::NotAFile.into());
             }
             let size = meta.len();
             if size > 0 && size < HEADER_SIZE as u64 {
                 // Our creator sets the whole size with one ftruncate, so a
                 // size between 0 and the header's is never work in progress.
-                return Err(OpenError::SizeMismatch {
+                return Err(OpenErrorKind::SizeMismatch {
                     what: "file size",
                     found: size,
                     expected: HEADER_SIZE as u64,
-                });
+                }
+                .into());
             }
             if size >= HEADER_SIZE as u64 {
-                let len =
-                    usize::try_from(size).map_err(|_| OpenError::BadHeader("file too large"))?;
+                let len = usize::try_from(size)
+                    .map_err(|_| OpenError::from(OpenErrorKind::BadHeader("file too large")))?;
                 let map = memmap2::MmapOptions::new().len(len).map_raw(&file)?;
                 // SAFETY: the mapping is at least HEADER_SIZE bytes and page
                 // aligned; `Header` is all atomics, valid for any bytes.
@@ -226,11 +223,11 @@ impl Region {
                         return Ok(region);
                     }
                     0 => {}
-                    _ => return Err(OpenError::BadHeader("bad ready marker")),
+                    _ => return Err(OpenErrorKind::BadHeader("bad ready marker").into()),
                 }
             }
             if Instant::now() >= deadline {
-                return Err(OpenError::NotReady);
+                return Err(OpenErrorKind::NotReady.into());
             }
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -272,54 +269,166 @@ impl Region {
     }
 }
 
+/// Opens the segment file of the queue `name` (read and write, never
+/// following a symbolic link).
+#[cfg(not(shmq_loom))]
+fn open_segment_file(name: &str) -> Result<std::fs::File, OpenError> {
+    validate_name(name)?;
+    crate::sys::open_file(&path_of(name)).map_err(|e| match e.raw_os_error() {
+        Some(code) if code == rustix::io::Errno::NOENT.raw_os_error() => {
+            OpenErrorKind::NotFound.into()
+        }
+        // O_NOFOLLOW on a symlink.
+        Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => {
+            OpenErrorKind::NotAFile.into()
+        }
+        _ => OpenError::from(e),
+    })
+}
+
+/// When a file was created: its birth time where the file system records
+/// one, else its modification time (set by the creator's `ftruncate`;
+/// writes through a shared mapping of a tmpfs file do not change it).
+#[cfg(not(shmq_loom))]
+fn created_time(meta: &std::fs::Metadata) -> std::io::Result<std::time::SystemTime> {
+    meta.created().or_else(|_| meta.modified())
+}
+
+/// When the segment of the queue `name` was created.
+#[cfg(not(shmq_loom))]
+pub(crate) fn created(name: &str) -> Result<std::time::SystemTime, OpenError> {
+    let file = open_segment_file(name)?;
+    Ok(created_time(&file.metadata()?)?)
+}
+
+/// The header of a named segment alone, mapped read-only, validated: for
+/// inspecting a queue of any size without mapping its slots.
+#[cfg(not(shmq_loom))]
+pub(crate) struct HeaderView {
+    map: memmap2::Mmap,
+    config: Config,
+    created: std::time::SystemTime,
+}
+
+#[cfg(not(shmq_loom))]
+impl HeaderView {
+    /// Maps and validates the header of the queue `name`; does not wait for
+    /// a creator that has not finished ([`OpenErrorKind::NotReady`]).
+    pub(crate) fn open(name: &str) -> Result<Self, OpenError> {
+        let file = open_segment_file(name)?;
+        let meta = file.metadata()?;
+        if !meta.file_type().is_file() {
+            return Err(OpenErrorKind::NotAFile.into());
+        }
+        let size = meta.len();
+        if size == 0 {
+            // Created, not yet sized: the creator is at work (or died).
+            return Err(OpenErrorKind::NotReady.into());
+        }
+        if size < HEADER_SIZE as u64 {
+            return Err(OpenErrorKind::SizeMismatch {
+                what: "file size",
+                found: size,
+                expected: HEADER_SIZE as u64,
+            }
+            .into());
+        }
+        // SAFETY: a read-only shared mapping of the header's bytes. Other
+        // processes write them concurrently; they are only ever read
+        // through `Header`, whose fields are all atomics, never as a plain
+        // `&[u8]`.
+        let map = unsafe { memmap2::MmapOptions::new().len(HEADER_SIZE).map(&file)? };
+        let view = HeaderView {
+            config: Config {
+                slot_size: 0,
+                slot_count: 0,
+                max_message_size: 0,
+            },
+            created: created_time(&meta)?,
+            map,
+        };
+        let header = view.header();
+        // SYNC: ready-publish (Acquire side), as in `Region::open`.
+        match header.meta.ready.load(Acquire) {
+            READY => {}
+            0 => return Err(OpenErrorKind::NotReady.into()),
+            _ => return Err(OpenErrorKind::BadHeader("bad ready marker").into()),
+        }
+        let config = validate_header(header, size)?;
+        Ok(HeaderView { config, ..view })
+    }
+
+    /// The header; only what `config` holds was validated.
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: the mapping is HEADER_SIZE bytes, page aligned, and lives
+        // as long as `self`; `Header` is all atomics, valid for any bytes,
+        // and is only loaded from (the mapping is read-only).
+        unsafe { &*self.map.as_ptr().cast::<Header>() }
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub(crate) fn created(&self) -> std::time::SystemTime {
+        self.created
+    }
+}
+
 /// Checks every header field of a ready segment of `file_size` bytes and
 /// returns the configuration it describes.
 pub(crate) fn validate_header(header: &Header, file_size: u64) -> Result<Config, OpenError> {
     let meta = &header.meta;
     let magic = meta.magic.load(Relaxed);
     if magic != MAGIC {
-        return Err(OpenError::BadMagic { found: magic });
+        return Err(OpenErrorKind::BadMagic { found: magic }.into());
     }
     let version = meta.version.load(Relaxed);
     if version != VERSION {
-        return Err(OpenError::VersionMismatch {
+        return Err(OpenErrorKind::VersionMismatch {
             found: version,
             expected: VERSION,
-        });
+        }
+        .into());
     }
     let flavour = meta.flavour.load(Relaxed);
     if flavour != Flavour::Spsc as u32 {
-        return Err(OpenError::FlavourMismatch { found: flavour });
+        return Err(OpenErrorKind::FlavourMismatch { found: flavour }.into());
     }
     let header_size = meta.header_size.load(Relaxed);
     if header_size as usize != HEADER_SIZE {
-        return Err(OpenError::SizeMismatch {
+        return Err(OpenErrorKind::SizeMismatch {
             what: "header size",
             found: header_size.into(),
             expected: HEADER_SIZE as u64,
-        });
+        }
+        .into());
     }
     let config = Config {
         slot_size: meta.slot_size.load(Relaxed) as usize,
         slot_count: meta.slot_count.load(Relaxed) as usize,
         max_message_size: meta.max_message_size.load(Relaxed),
     };
-    config.check().map_err(OpenError::BadHeader)?;
+    config
+        .check()
+        .map_err(|e| OpenError::from(OpenErrorKind::BadHeader(e)))?;
     let expected = config.segment_size() as u64;
     let declared = meta.segment_size.load(Relaxed);
     if declared != expected {
-        return Err(OpenError::SizeMismatch {
+        return Err(OpenErrorKind::SizeMismatch {
             what: "segment size field",
             found: declared,
             expected,
-        });
+        }
+        .into());
     }
     if file_size != expected {
-        return Err(OpenError::SizeMismatch {
+        return Err(OpenErrorKind::SizeMismatch {
             what: "file size",
             found: file_size,
             expected,
-        });
+        }
+        .into());
     }
     Ok(config)
 }
@@ -410,7 +519,10 @@ mod tests {
             "a\0",
         ] {
             assert!(
-                matches!(validate_name(bad), Err(OpenError::InvalidName { .. })),
+                matches!(
+                    validate_name(bad).map_err(OpenError::into_kind),
+                    Err(OpenErrorKind::InvalidName { .. })
+                ),
                 "{bad:?}"
             );
         }

@@ -32,7 +32,7 @@
 
 use std::sync::Arc;
 
-use crate::error::{CorruptedError, OpenError, Role, Stop};
+use crate::error::{CorruptedError, OpenError, OpenErrorKind, Role, Stop};
 use crate::frag::{self, Reassembly, Step};
 use crate::layout::{Config, Kind, RECORD_HEADER, RecordHeader, stamp, unstamp};
 use crate::peer;
@@ -203,7 +203,7 @@ fn recover_head(region: &Region, geo: &Geometry) -> Result<u64, OpenError> {
     // SYNC: head-publish (Acquire side, for the previous sender's head).
     let head = region.header().producer.head.load(Acquire);
     if head > MAX_POSITION {
-        return Err(OpenError::BadHeader("head and tail indices out of range"));
+        return Err(OpenErrorKind::BadHeader("head and tail indices out of range").into());
     }
     // SYNC: commit-publish (Acquire side): a record committed there is
     // completely written.
@@ -213,7 +213,7 @@ fn recover_head(region: &Region, geo: &Geometry) -> Result<u64, OpenError> {
     }
     match parse_record(region, geo, head, commit) {
         Ok(record) => Ok(head + record.slots),
-        Err(_) => Err(OpenError::BadHeader("corrupt record at head")),
+        Err(_) => Err(OpenErrorKind::BadHeader("corrupt record at head").into()),
     }
 }
 
@@ -259,9 +259,18 @@ impl Producer {
         let tail = header.consumer.tail.load(Acquire);
         if check_indices(tail, head, geo.slots).is_err() {
             peer::detach(&header.control.sender, token);
-            return Err(OpenError::BadHeader("head and tail indices out of range"));
+            return Err(OpenErrorKind::BadHeader("head and tail indices out of range").into());
         }
         peer::announce(&header.control.sender);
+        // A receiver asleep in `wait_for_sender` waits for the epoch we
+        // just raised. Full fence (not the light barrier): this is the slow
+        // path, and the receiver may be asleep with its heavy half done.
+        wait::wake_peer(
+            &header.control,
+            &header.control.rx,
+            false,
+            &header.producer.counters.wakes,
+        );
         let receiver = peer::Session::start(&header.control.receiver);
         let asymmetric = barrier_ready(&header.control);
         Ok(Producer {
@@ -287,15 +296,21 @@ impl Producer {
         &self.geo
     }
 
-    /// Fails if the receiver has detached or the segment is poisoned.
+    /// Fails if the receiver has detached or died, or the segment is
+    /// poisoned. Whether the receiver's process still lives is asked once a
+    /// liveness slice (a `/proc` read every 40 ms at most; the clock read
+    /// that decides it is the coarse one, about 3 ns): so a sender learns
+    /// of a killed receiver on its next send, whether or not the ring is
+    /// full.
     #[inline]
-    fn check_usable(&self) -> Result<(), Stop> {
+    fn check_usable(&mut self) -> Result<(), Stop> {
         if let Some(e) = self.poisoned {
             return Err(Stop::Corrupted(e));
         }
+        let liveness = wait::liveness_due(&mut self.wait);
         if self
             .receiver
-            .is_gone(&self.region.header().control.receiver, false)
+            .gone(&self.region.header().control.receiver, liveness)
         {
             return Err(Stop::Disconnected);
         }
@@ -364,7 +379,7 @@ impl Producer {
         let (region, head, slots) = (&*self.region, self.head, self.geo.slots);
         let cached = &mut self.cached_tail;
         let state = &mut self.wait;
-        let receiver = &self.receiver;
+        let receiver = &mut self.receiver;
         let header = region.header();
         let result = wait::wait_until(
             self.strategy,
@@ -379,7 +394,7 @@ impl Producer {
             |liveness| match load_tail(region, head, slots, cached) {
                 Err(e) => Some(Err(Stop::Corrupted(e))),
                 Ok(tail) if ready(tail) => Some(Ok(())),
-                Ok(_) if receiver.is_gone(&header.control.receiver, liveness) => {
+                Ok(_) if receiver.gone(&header.control.receiver, liveness) => {
                     Some(Err(Stop::Disconnected))
                 }
                 Ok(_) => None,
@@ -520,7 +535,8 @@ impl Producer {
         // 0.79-0.83x of the raw ring to 1.1-1.3x in side-by-side runs (the
         // receiver reads the lines of a sender that is done with them
         // sooner).
-        if msg.len() <= self.geo.one_slot && self.has_room(1) && self.check_usable().is_ok() {
+        if msg.len() <= self.geo.one_slot && self.has_room(1) {
+            self.check_usable()?;
             self.write_at(self.head, 1, Kind::Message, msg, msg.len() as u64);
             self.region.header().producer.counters.messages.bump();
             return Ok(());
@@ -611,8 +627,14 @@ impl Producer {
 
     /// Whether the receiver has detached or died (reads `/proc`).
     pub(crate) fn is_disconnected(&self) -> bool {
-        self.receiver
-            .is_gone(&self.region.header().control.receiver, true)
+        // A copy: what it learns is not noted, as a send would note it.
+        let mut receiver = self.receiver;
+        receiver.gone(&self.region.header().control.receiver, true)
+    }
+
+    /// How the receiver left, once a call has found it gone.
+    pub(crate) fn last_departure(&self) -> Option<peer::Departure> {
+        self.receiver.last_departure()
     }
 }
 
@@ -633,6 +655,17 @@ impl Drop for Producer {
             &header.producer.counters.wakes,
         );
     }
+}
+
+/// How a batch started (see `Consumer::batch_start`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum BatchStart {
+    /// Messages held in the ring from position `from` on; the first one's
+    /// payload is at `first` (offset and length).
+    Held { from: u64, first: (usize, usize) },
+    /// One message longer than the ring, in the reassembly buffer; its
+    /// records are freed already.
+    Assembled,
 }
 
 /// A record the consumer found below head.
@@ -672,6 +705,11 @@ pub(crate) struct Consumer {
     missed: bool,
     poisoned: Option<CorruptedError>,
     assembly: Reassembly,
+    /// Which senders count as our peer (see `peer::Session`).
+    sender: peer::Session,
+    /// Records a batch has read past the published tail (our `tail` is
+    /// ahead of it); 0 outside a batch.
+    held_records: u64,
     /// Liveness and CPU-sharing memory of our waits.
     wait: WaitState,
     /// Whether this process can use the light half of the wake barrier.
@@ -689,9 +727,10 @@ impl Consumer {
         // The sender's head is not ours to check: we follow commit words.
         if tail > MAX_POSITION {
             peer::detach(&header.control.receiver, token);
-            return Err(OpenError::BadHeader("tail index beyond 2^62"));
+            return Err(OpenErrorKind::BadHeader("tail index beyond 2^62").into());
         }
         peer::announce(&header.control.receiver);
+        let sender = peer::Session::start(&header.control.sender);
         let asymmetric = barrier_ready(&header.control);
         Ok(Consumer {
             region,
@@ -704,6 +743,8 @@ impl Consumer {
             missed: false,
             poisoned: None,
             assembly: Reassembly::default(),
+            sender,
+            held_records: 0,
             wait: WaitState::new(),
             asymmetric,
             strategy,
@@ -814,6 +855,7 @@ impl Consumer {
         } else {
             0
         };
+        let sender = &mut self.sender;
         wait::wait_until(
             self.strategy,
             deadline,
@@ -843,7 +885,7 @@ impl Consumer {
                         commit => return Some(Ok(commit)),
                     }
                 }
-                if !peer::is_gone(&header.control.sender, liveness) {
+                if !sender.gone(&header.control.sender, liveness) {
                     return None;
                 }
                 // The sender is gone, and its last commit happened before
@@ -862,11 +904,19 @@ impl Consumer {
     #[inline]
     fn release(&mut self, slots: u64) {
         self.tail += slots;
+        self.publish_tail(1);
+    }
+
+    /// Publishes our tail, freeing every slot below it for the sender (and
+    /// waking the sender if it sleeps); `records` is how many records that
+    /// frees, for the statistics.
+    #[inline]
+    fn publish_tail(&mut self, records: u64) {
         let shared = self.region.header();
         // SYNC: tail-publish. Release: our reads of the freed slots happen
         // before the sender, Acquire-loading this tail, overwrites them.
         shared.consumer.tail.store(self.tail, Release);
-        shared.consumer.counters.records.bump();
+        shared.consumer.counters.records.bump_by(records);
         wait::wake_peer(
             &shared.control,
             &shared.control.tx,
@@ -911,23 +961,165 @@ impl Consumer {
                     return Ok(out);
                 }
                 Kind::First | Kind::Middle | Kind::Last => {
-                    let max = self.geo.config.max_message_size;
-                    let assembly = &mut self.assembly;
-                    // SAFETY: as above.
-                    let step = unsafe {
-                        self.region
-                            .slots()
-                            .read(record.offset, record.len, |bytes| {
-                                assembly.feed(record.kind, record.total, bytes, max)
-                            })
-                    }?;
-                    self.release(record.slots);
-                    if step == Step::Complete {
+                    if self.feed(record)? == Step::Complete {
                         self.count_message();
                         return Ok(f(self.assembly.message()));
                     }
                 }
             }
+        }
+    }
+
+    /// Adds the fragment `record` (at tail) to the reassembly buffer and
+    /// frees it.
+    fn feed(&mut self, record: Record) -> Result<Step, Stop> {
+        let max = self.geo.config.max_message_size;
+        let assembly = &mut self.assembly;
+        // SAFETY: the record's commit word, acquired at our tail, says it is
+        // completely written, and `parse_record` checked that it lies
+        // within the ring.
+        let step = unsafe {
+            self.region
+                .slots()
+                .read(record.offset, record.len, |bytes| {
+                    assembly.feed(record.kind, record.total, bytes, max)
+                })
+        }?;
+        self.release(record.slots);
+        Ok(step)
+    }
+
+    /// Starts a batch (see `Batch` in `channel.rs`): waits for a message
+    /// and reads it without freeing its slots. A message longer than the
+    /// ring cannot be held: it is received as by `recv_with`, its records
+    /// freed as they stream in, and is the batch's only message.
+    pub(crate) fn batch_start(&mut self, deadline: Deadline) -> Result<BatchStart, Stop> {
+        if let Some(e) = self.poisoned {
+            return Err(Stop::Corrupted(e));
+        }
+        let result = self.batch_start_inner(deadline);
+        if let Err(Stop::Corrupted(e)) = result {
+            self.poisoned = Some(e);
+        }
+        result
+    }
+
+    fn batch_start_inner(&mut self, deadline: Deadline) -> Result<BatchStart, Stop> {
+        debug_assert_eq!(self.held_records, 0, "one batch at a time");
+        let mut from = self.tail;
+        loop {
+            let record = match self.next_record(deadline) {
+                Ok(record) => record,
+                Err(e) => {
+                    // Free any padding we skipped.
+                    self.publish_held();
+                    return Err(e);
+                }
+            };
+            match record.kind {
+                Kind::Padding => self.hold(record.slots),
+                Kind::Message => {
+                    self.assembly.abandon();
+                    self.hold(record.slots);
+                    return Ok(BatchStart::Held {
+                        from,
+                        first: (record.offset, record.len),
+                    });
+                }
+                Kind::First | Kind::Middle | Kind::Last => {
+                    // Padding held before it is freed too: `feed` frees the
+                    // fragment by publishing the tail past both.
+                    let padding = std::mem::take(&mut self.held_records);
+                    let step = self.feed(record)?;
+                    self.region
+                        .header()
+                        .consumer
+                        .counters
+                        .records
+                        .bump_by(padding);
+                    if step == Step::Complete {
+                        self.count_message();
+                        return Ok(BatchStart::Assembled);
+                    }
+                    from = self.tail;
+                }
+            }
+        }
+    }
+
+    /// The next message of a batch in place, if one is committed now and
+    /// fits the ring (never waits); its slots stay held. `None` also on a
+    /// protocol error, which poisons the handle: the next receive reports
+    /// it.
+    pub(crate) fn batch_next(&mut self) -> Option<(usize, usize)> {
+        loop {
+            let record = match self.next_record(Deadline::Now) {
+                Ok(record) => record,
+                Err(Stop::Corrupted(e)) => {
+                    self.poisoned = Some(e);
+                    return None;
+                }
+                Err(_) => return None,
+            };
+            match record.kind {
+                Kind::Padding => self.hold(record.slots),
+                Kind::Message => {
+                    self.hold(record.slots);
+                    return Some((record.offset, record.len));
+                }
+                // Left for a receive that can stream it.
+                Kind::First | Kind::Middle | Kind::Last => return None,
+            }
+        }
+    }
+
+    /// The payload at `offset`, `len` bytes, of a message held in a batch.
+    pub(crate) fn held_bytes(&self, offset: usize, len: usize) -> &[u8] {
+        debug_assert!(self.held_records > 0);
+        // SAFETY: `batch_start` or `batch_next` returned this range for a
+        // record whose commit word they acquired and `parse_record` checked
+        // (so it lies within the ring). Its slots are below our local tail
+        // but above the published one, so the sender leaves them alone
+        // until `batch_release`, which needs `&mut self`: the returned
+        // borrow of `self` ends first.
+        unsafe { &*self.region.slots().read(offset, len, std::ptr::from_ref) }
+    }
+
+    /// The message a batch of one message longer than the ring holds.
+    pub(crate) fn assembled(&self) -> &[u8] {
+        self.assembly.message()
+    }
+
+    /// Frees every record a batch holds; `messages` of them were messages.
+    pub(crate) fn batch_release(&mut self, messages: u64) {
+        self.region
+            .header()
+            .consumer
+            .counters
+            .messages
+            .bump_by(messages);
+        self.publish_held();
+    }
+
+    /// Forgets a batch that held the records from `from` on: they will be
+    /// read again.
+    pub(crate) fn batch_rollback(&mut self, from: u64) {
+        self.tail = from;
+        self.held_records = 0;
+    }
+
+    /// Moves our tail past a record without freeing it.
+    #[inline]
+    fn hold(&mut self, slots: u64) {
+        self.tail += slots;
+        self.held_records += 1;
+    }
+
+    /// Frees the records held, if any.
+    fn publish_held(&mut self) {
+        let records = std::mem::take(&mut self.held_records);
+        if records > 0 {
+            self.publish_tail(records);
         }
     }
 
@@ -945,7 +1137,48 @@ impl Consumer {
 
     /// Whether the sender has detached or died (reads `/proc`).
     pub(crate) fn is_disconnected(&self) -> bool {
-        peer::is_gone(&self.region.header().control.sender, true)
+        // A copy: what it learns is not noted, as a receive would note it.
+        let mut sender = self.sender;
+        sender.gone(&self.region.header().control.sender, true)
+    }
+
+    /// How the sender left, once a call has found it gone.
+    pub(crate) fn last_departure(&self) -> Option<peer::Departure> {
+        self.sender.last_departure()
+    }
+
+    /// Waits until a sender has attached since the sender this receiver
+    /// saw last left (or since it attached, if it has seen none leave); at
+    /// once if a live sender holds the end and has not been seen to leave.
+    pub(crate) fn wait_for_sender(&mut self, deadline: Deadline) -> Result<(), Stop> {
+        if let Some(e) = self.poisoned {
+            return Err(Stop::Corrupted(e));
+        }
+        let header = self.region.header();
+        let owner = &header.control.sender;
+        // The baseline first: a sender that attaches after it raises the
+        // epoch, so the wait below cannot miss it.
+        let baseline = self.sender.baseline();
+        if !self.sender.departed() {
+            let token = owner.token.load(Acquire);
+            if token != 0 && peer::is_alive(token) {
+                return Ok(());
+            }
+        }
+        wait::wait_until(
+            self.strategy,
+            deadline,
+            wait::Bed {
+                slot: &header.control.rx,
+                symmetric: &header.control.symmetric,
+                sleeps: &header.consumer.counters.sleeps,
+            },
+            &mut self.wait,
+            false,
+            // SYNC: sleep-register: `Producer::attach` raises the epoch and
+            // then wakes us, with a full fence between.
+            |_| peer::attached_since(owner, baseline).then_some(Ok(())),
+        )
     }
 }
 

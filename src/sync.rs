@@ -62,6 +62,13 @@ macro_rules! atomic {
                 self.0.store(self.0.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed)
             }
 
+            /// Adds `n` to a counter that only the calling side writes, as
+            /// [`bump`](Self::bump) adds one.
+            #[inline]
+            pub(crate) fn bump_by(&self, n: $int) {
+                self.0.store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed)
+            }
+
             #[inline]
             pub(crate) fn compare_exchange(
                 &self,

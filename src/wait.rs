@@ -169,7 +169,7 @@ fn coarse_now() -> Option<Duration> {
 /// Whether a slice has passed since the peer's liveness was last checked;
 /// if so, notes that it is being checked now. Without a clock, always.
 #[inline]
-fn liveness_due(state: &mut WaitState) -> bool {
+pub(crate) fn liveness_due(state: &mut WaitState) -> bool {
     let Some(now) = coarse_now() else {
         return true;
     };

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use support::within;
 
 use shmq::{
-    OpenError, Queue, QueueBuilder, Receiver, RecvError, RecvTimeoutError, Role, SendError,
-    SendTimeoutError, Sender, TryRecvError, TrySendError, WaitStrategy,
+    OpenError, OpenErrorKind, Queue, QueueBuilder, Receiver, RecvError, RecvTimeoutError, Role,
+    SendError, SendTimeoutError, Sender, TryRecvError, TrySendError, WaitStrategy,
 };
 
 // ---------------------------------------------------------------------------
@@ -105,8 +105,8 @@ struct Cleanup(String);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        match Queue::remove(&self.0) {
-            Ok(()) | Err(OpenError::NotFound) => {}
+        match Queue::remove(&self.0).map_err(OpenError::into_kind) {
+            Ok(()) | Err(OpenErrorKind::NotFound) => {}
             Err(_) => {
                 // Not something `remove` handles (a directory): clean up by hand.
                 let path = path_of(&self.0);
@@ -202,7 +202,7 @@ fn tampered(what: &str, tamper: impl FnOnce(&File), check: impl FnOnce(&OpenErro
     assert!(check(&err), "{what}: unexpected error {err:?} ({err})");
     // Only a missing ready marker is worth waiting for; everything else is
     // decided at once (generous slack for a loaded machine).
-    if !matches!(err, OpenError::NotReady) {
+    if !matches!(err.kind(), OpenErrorKind::NotReady) {
         assert!(
             elapsed < OPEN_TIMEOUT + Duration::from_millis(500),
             "{what}: took {elapsed:?}"
@@ -211,12 +211,12 @@ fn tampered(what: &str, tamper: impl FnOnce(&File), check: impl FnOnce(&OpenErro
 }
 
 fn size_mismatch(err: &OpenError, what: &str, found: u64, expected: u64) -> bool {
-    matches!(err, OpenError::SizeMismatch { what: w, found: f, expected: e }
+    matches!(err.kind(), OpenErrorKind::SizeMismatch { what: w, found: f, expected: e }
         if *w == what && *f == found && *e == expected)
 }
 
 fn bad_header(err: &OpenError, what: &str) -> bool {
-    matches!(err, OpenError::BadHeader(w) if *w == what)
+    matches!(err.kind(), OpenErrorKind::BadHeader(w) if *w == what)
 }
 
 // ---------------------------------------------------------------------------
@@ -255,7 +255,7 @@ fn looks_valid(name: &str) -> bool {
 fn invalid_names_are_rejected_before_touching_the_filesystem() {
     let before = shm_entries();
     for name in bad_names() {
-        let is_invalid = |e: &OpenError| matches!(e, OpenError::InvalidName { name: n, reason } if *n == name && !reason.is_empty());
+        let is_invalid = |e: &OpenError| matches!(e.kind(), OpenErrorKind::InvalidName { name: n, reason } if *n == name && !reason.is_empty());
         let e = Queue::create(&name).unwrap_err();
         assert!(is_invalid(&e), "create {name:?}: {e:?}");
         let e = Queue::builder(&name).create().unwrap_err();
@@ -320,7 +320,10 @@ fn valid_edge_names_work() {
         assert_eq!(rx.try_recv().unwrap(), name.as_bytes());
         drop((tx, rx));
         Queue::remove(&name).unwrap();
-        assert!(matches!(Queue::open(&name), Err(OpenError::NotFound)));
+        assert!(matches!(
+            Queue::open(&name).map_err(OpenError::into_kind),
+            Err(OpenErrorKind::NotFound)
+        ));
     }
 }
 
@@ -357,7 +360,7 @@ fn invalid_options_are_rejected() {
             .create()
             .unwrap_err();
         assert!(
-            matches!(in_process, OpenError::InvalidOptions(why) if !why.is_empty()),
+            matches!(in_process.kind(), OpenErrorKind::InvalidOptions(why) if !why.is_empty()),
             "in-process {what}: {in_process:?}"
         );
         let name = unique_name("opt");
@@ -367,9 +370,15 @@ fn invalid_options_are_rejected() {
             .slots(slots)
             .max_message_size(max);
         let e = b.create().unwrap_err();
-        assert!(matches!(e, OpenError::InvalidOptions(_)), "{what}: {e:?}");
+        assert!(
+            matches!(e.kind(), OpenErrorKind::InvalidOptions(_)),
+            "{what}: {e:?}"
+        );
         let e = b.open_or_create().unwrap_err();
-        assert!(matches!(e, OpenError::InvalidOptions(_)), "{what}: {e:?}");
+        assert!(
+            matches!(e.kind(), OpenErrorKind::InvalidOptions(_)),
+            "{what}: {e:?}"
+        );
         assert!(
             std::fs::symlink_metadata(path_of(&name)).is_err(),
             "{what}: a file was left behind"
@@ -386,8 +395,10 @@ fn invalid_options_are_rejected() {
     }
     // An in-process queue can only be created.
     assert!(matches!(
-        QueueBuilder::in_process().open(),
-        Err(OpenError::InvalidOptions(_))
+        QueueBuilder::in_process()
+            .open()
+            .map_err(OpenError::into_kind),
+        Err(OpenErrorKind::InvalidOptions(_))
     ));
 }
 
@@ -395,24 +406,36 @@ fn invalid_options_are_rejected() {
 fn exists_and_not_found() {
     let name = unique_name("exists");
     let _cleanup = Cleanup(name.clone());
-    assert!(matches!(Queue::open(&name), Err(OpenError::NotFound)));
-    assert!(matches!(Queue::remove(&name), Err(OpenError::NotFound)));
-    let q = builder(&name).create().unwrap();
     assert!(matches!(
-        builder(&name).create(),
-        Err(OpenError::AlreadyExists)
+        Queue::open(&name).map_err(OpenError::into_kind),
+        Err(OpenErrorKind::NotFound)
     ));
     assert!(matches!(
-        Queue::create(&name),
-        Err(OpenError::AlreadyExists)
+        Queue::remove(&name).map_err(OpenError::into_kind),
+        Err(OpenErrorKind::NotFound)
+    ));
+    let q = builder(&name).create().unwrap();
+    assert!(matches!(
+        builder(&name).create().map_err(OpenError::into_kind),
+        Err(OpenErrorKind::AlreadyExists)
+    ));
+    assert!(matches!(
+        Queue::create(&name).map_err(OpenError::into_kind),
+        Err(OpenErrorKind::AlreadyExists)
     ));
     // open_or_create opens the existing one and ignores (even impossible)
     // size settings, which only apply to creation.
     let again = Queue::builder(&name).slots(3).open_or_create().unwrap();
     assert_eq!(again.slot_count(), SLOTS as usize);
     Queue::remove(&name).unwrap();
-    assert!(matches!(Queue::remove(&name), Err(OpenError::NotFound)));
-    assert!(matches!(Queue::open(&name), Err(OpenError::NotFound)));
+    assert!(matches!(
+        Queue::remove(&name).map_err(OpenError::into_kind),
+        Err(OpenErrorKind::NotFound)
+    ));
+    assert!(matches!(
+        Queue::open(&name).map_err(OpenError::into_kind),
+        Err(OpenErrorKind::NotFound)
+    ));
     // Handles opened before the removal keep working.
     let (mut tx, mut rx) = (q.sender().unwrap(), again.receiver().unwrap());
     tx.try_send(b"still here").unwrap();
@@ -472,12 +495,12 @@ fn wrong_magic_version_flavour() {
     tampered(
         "magic",
         |f| poke_u64(f, OFF_MAGIC, 0xdead_beef),
-        |e| matches!(e, OpenError::BadMagic { found: 0xdead_beef }),
+        |e| matches!(e.kind(), OpenErrorKind::BadMagic { found: 0xdead_beef }),
     );
     tampered(
         "magic zero",
         |f| poke_u64(f, OFF_MAGIC, 0),
-        |e| matches!(e, OpenError::BadMagic { found: 0 }),
+        |e| matches!(e.kind(), OpenErrorKind::BadMagic { found: 0 }),
     );
     // 1 is a segment of the previous protocol (receiver polls head): its
     // records carry a bare kind where version 2 expects a commit word.
@@ -485,14 +508,14 @@ fn wrong_magic_version_flavour() {
         tampered(
             "version",
             |f| poke_u32(f, OFF_VERSION, version),
-            |e| matches!(e, OpenError::VersionMismatch { found, expected: VERSION } if *found == version),
+            |e| matches!(e.kind(), OpenErrorKind::VersionMismatch { found, expected: VERSION } if *found == version),
         );
     }
     for flavour in [0, 2, u32::MAX] {
         tampered(
             "flavour",
             |f| poke_u32(f, OFF_FLAVOUR, flavour),
-            |e| matches!(e, OpenError::FlavourMismatch { found } if *found == flavour),
+            |e| matches!(e.kind(), OpenErrorKind::FlavourMismatch { found } if *found == flavour),
         );
     }
     for header_size in [0, 256, 511, 513, u32::MAX] {
@@ -658,7 +681,7 @@ fn ready_marker() {
     let v = victim("notready");
     poke_u32(&v.file, OFF_READY, 0);
     let (e, elapsed) = v.open_err("ready 0");
-    assert!(matches!(e, OpenError::NotReady), "{e:?}");
+    assert!(matches!(e.kind(), OpenErrorKind::NotReady), "{e:?}");
     assert!(elapsed >= OPEN_TIMEOUT, "gave up early: {elapsed:?}");
     assert!(
         elapsed < OPEN_TIMEOUT + Duration::from_millis(1500),
@@ -693,7 +716,7 @@ fn wrong_file_size() {
     let v = victim("empty");
     v.file.set_len(0).unwrap();
     let (e, elapsed) = v.open_err("truncated to 0");
-    assert!(matches!(e, OpenError::NotReady), "{e:?}");
+    assert!(matches!(e.kind(), OpenErrorKind::NotReady), "{e:?}");
     assert!(elapsed >= OPEN_TIMEOUT, "{elapsed:?}");
     assert!(
         elapsed < OPEN_TIMEOUT + Duration::from_millis(1500),
@@ -703,7 +726,7 @@ fn wrong_file_size() {
     let v = victim("zeroed");
     poke(&v.file, 0, &[0u8; SEGMENT as usize]);
     let (e, elapsed) = v.open_err("zeroed");
-    assert!(matches!(e, OpenError::NotReady), "{e:?}");
+    assert!(matches!(e.kind(), OpenErrorKind::NotReady), "{e:?}");
     assert!(elapsed >= OPEN_TIMEOUT, "{elapsed:?}");
 }
 
@@ -800,7 +823,7 @@ fn refuses_special(name: &str, what: &str, open_ok: impl Fn(&OpenError) -> bool)
     assert!(open_ok(&ooc), "{what}: open_or_create gave {ooc:?}");
     let create = create.unwrap_or_else(|| panic!("{what}: create succeeded"));
     assert!(
-        matches!(create, OpenError::AlreadyExists),
+        matches!(create.kind(), OpenErrorKind::AlreadyExists),
         "{what}: create gave {create:?}"
     );
 }
@@ -818,7 +841,7 @@ fn symlinks_are_not_followed() {
     let _cleanup = Cleanup(name.clone());
     std::os::unix::fs::symlink(&target, path_of(&name)).unwrap();
     refuses_special(&name, "symlink to a file", |e| {
-        matches!(e, OpenError::NotAFile | OpenError::Io(_))
+        matches!(e.kind(), OpenErrorKind::NotAFile | OpenErrorKind::Io(_))
     });
     assert_eq!(std::fs::read(&target).unwrap(), image, "target modified");
     // remove takes the link away, not its target.
@@ -835,7 +858,7 @@ fn symlinks_are_not_followed() {
     let _c3 = Cleanup(name.clone());
     std::os::unix::fs::symlink(path_of(&real), path_of(&name)).unwrap();
     refuses_special(&name, "symlink to a queue", |e| {
-        matches!(e, OpenError::NotAFile | OpenError::Io(_))
+        matches!(e.kind(), OpenErrorKind::NotAFile | OpenErrorKind::Io(_))
     });
     let stats = q.stats();
     assert_eq!((stats.sender.attaches, stats.receiver.attaches), (0, 0));
@@ -849,7 +872,7 @@ fn symlinks_are_not_followed() {
     let target = tmp_path("nowhere");
     std::os::unix::fs::symlink(&target, path_of(&name)).unwrap();
     refuses_special(&name, "dangling symlink", |e| {
-        matches!(e, OpenError::NotAFile | OpenError::Io(_))
+        matches!(e.kind(), OpenErrorKind::NotAFile | OpenErrorKind::Io(_))
     });
     assert!(
         std::fs::symlink_metadata(&target).is_err(),
@@ -863,10 +886,13 @@ fn directory_fifo_and_socket_at_the_path() {
     let _c1 = Cleanup(name.clone());
     std::fs::create_dir(path_of(&name)).unwrap();
     refuses_special(&name, "directory", |e| {
-        matches!(e, OpenError::NotAFile | OpenError::Io(_))
+        matches!(e.kind(), OpenErrorKind::NotAFile | OpenErrorKind::Io(_))
     });
     assert!(
-        matches!(Queue::remove(&name), Err(OpenError::Io(_))),
+        matches!(
+            Queue::remove(&name).map_err(OpenError::into_kind),
+            Err(OpenErrorKind::Io(_))
+        ),
         "remove of a directory"
     );
     assert!(path_of(&name).is_dir());
@@ -880,14 +906,14 @@ fn directory_fifo_and_socket_at_the_path() {
     )
     .unwrap();
     refuses_special(&name, "fifo", |e| {
-        matches!(e, OpenError::NotAFile | OpenError::Io(_))
+        matches!(e.kind(), OpenErrorKind::NotAFile | OpenErrorKind::Io(_))
     });
 
     let name = unique_name("sock");
     let _c3 = Cleanup(name.clone());
     let _listener = std::os::unix::net::UnixListener::bind(path_of(&name)).unwrap();
     refuses_special(&name, "socket", |e| {
-        matches!(e, OpenError::NotAFile | OpenError::Io(_))
+        matches!(e.kind(), OpenErrorKind::NotAFile | OpenErrorKind::Io(_))
     });
 }
 
@@ -1057,7 +1083,7 @@ fn random_garbage_never_panics_or_hangs() {
                 }
                 match opened {
                     Ok(_) => "Ok".to_owned(),
-                    Err(e) => format!("{e:?}")
+                    Err(e) => format!("{:?}", e.kind())
                         .split(['(', ' ', '{'])
                         .next()
                         .unwrap_or_default()
@@ -1856,8 +1882,8 @@ fn sender_attach_refuses_a_commit_word_at_head_stamped_otherwise() {
     for &(what, commit, len) in cases {
         let (rig, mut rx) = rig("refuse", 1024, LAP2);
         rig.record_stamped(LAP2, commit, len, u64::from(len), b'o');
-        match rig.queue.sender() {
-            Err(OpenError::BadHeader(_)) => {}
+        match rig.queue.sender().map_err(OpenError::into_kind) {
+            Err(OpenErrorKind::BadHeader(_)) => {}
             other => panic!("{what}: sender attach gave {:?}", other.map(drop)),
         }
         // Head and tail were not touched.
@@ -1896,7 +1922,7 @@ fn positions_near_the_end_of_u64_do_not_panic() {
                 Role::Receiver => queue.receiver().map(drop),
             };
             assert!(
-                matches!(attached, Err(OpenError::BadHeader(_))),
+                matches!(&attached, Err(e) if matches!(e.kind(), OpenErrorKind::BadHeader(_))),
                 "{role} at position {at}: {attached:?}"
             );
             // The receiver, which never reads head, checks its tail alone.
@@ -1940,8 +1966,8 @@ fn second_end_is_refused_while_the_first_lives() {
 
     let tx = q.sender().unwrap();
     for handle in [&q, &other] {
-        match handle.sender() {
-            Err(OpenError::AlreadyAttached { role, pid }) => {
+        match handle.sender().map_err(OpenError::into_kind) {
+            Err(OpenErrorKind::AlreadyAttached { role, pid }) => {
                 assert_eq!((role, pid), (Role::Sender, me));
             }
             other => panic!("second sender: {other:?}"),
@@ -1949,8 +1975,8 @@ fn second_end_is_refused_while_the_first_lives() {
     }
     let rx = other.receiver().unwrap();
     for handle in [&q, &other] {
-        match handle.receiver() {
-            Err(OpenError::AlreadyAttached { role, pid }) => {
+        match handle.receiver().map_err(OpenError::into_kind) {
+            Err(OpenErrorKind::AlreadyAttached { role, pid }) => {
                 assert_eq!((role, pid), (Role::Receiver, me));
             }
             other => panic!("second receiver: {other:?}"),
@@ -1969,8 +1995,8 @@ fn second_end_is_refused_while_the_first_lives() {
     let q = QueueBuilder::in_process().slots(8).create().unwrap();
     let tx = q.sender().unwrap();
     assert!(matches!(
-        q.sender(),
-        Err(OpenError::AlreadyAttached {
+        q.sender().map_err(OpenError::into_kind),
+        Err(OpenErrorKind::AlreadyAttached {
             role: Role::Sender,
             ..
         })
@@ -2010,8 +2036,8 @@ fn forged_owner_tokens() {
     let pid = child.id();
     poke_u64(&file, OFF_SENDER_TOKEN, token(pid, start_time(pid)));
     poke_u32(&file, OFF_SENDER_EPOCH, 1);
-    match q.sender() {
-        Err(OpenError::AlreadyAttached { role, pid: holder }) => {
+    match q.sender().map_err(OpenError::into_kind) {
+        Err(OpenErrorKind::AlreadyAttached { role, pid: holder }) => {
             assert_eq!((role, holder), (Role::Sender, pid));
         }
         other => panic!("sender held by a live process: {other:?}"),
@@ -2048,8 +2074,8 @@ fn forged_owner_tokens() {
     // Our own token while we hold nothing: refused as held by us.
     poke_u64(&file, OFF_SENDER_TOKEN, token(me, start_time(me)));
     assert!(matches!(
-        q.sender(),
-        Err(OpenError::AlreadyAttached { role: Role::Sender, pid }) if pid == me
+        q.sender().map_err(OpenError::into_kind),
+        Err(OpenErrorKind::AlreadyAttached { role: Role::Sender, pid }) if pid == me
     ));
 }
 

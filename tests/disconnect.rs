@@ -11,7 +11,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use shmq::{OpenError, RecvError, RecvTimeoutError, Role, SendError, SendTimeoutError};
+use shmq::{
+    OpenError, OpenErrorKind, RecvError, RecvTimeoutError, Role, SendError, SendTimeoutError,
+};
 use shmq::{TryRecvError, TrySendError};
 use support::{Peer, Stream, background, create_queue, numbers, recv_one, send_one, serial};
 use support::{test_seed, wait_for};
@@ -299,8 +301,8 @@ fn live_holder_refused_dead_holder_taken_over() {
     ]);
     peer.expect_line("sent", STARTUP);
     let pid = peer.pid();
-    match queue.sender() {
-        Err(OpenError::AlreadyAttached {
+    match queue.sender().map_err(OpenError::into_kind) {
+        Err(OpenErrorKind::AlreadyAttached {
             role: Role::Sender,
             pid: holder,
         }) => assert_eq!(holder, pid, "refusal names the wrong pid"),
@@ -326,9 +328,9 @@ fn live_holder_refused_dead_holder_taken_over() {
     let took_over = Instant::now();
     let mut tx = loop {
         // A killed process lingers a moment before it is gone from /proc.
-        match queue.sender() {
+        match queue.sender().map_err(OpenError::into_kind) {
             Ok(tx) => break tx,
-            Err(OpenError::AlreadyAttached { pid: holder, .. })
+            Err(OpenErrorKind::AlreadyAttached { pid: holder, .. })
                 if holder == pid && took_over.elapsed() < DETECTION_LIMIT =>
             {
                 std::thread::sleep(Duration::from_millis(1));
@@ -364,8 +366,8 @@ fn live_holder_refused_dead_holder_taken_over() {
     let mut peer = Peer::spawn(&["hold", &temp.name, "role=receiver"]);
     peer.expect_line("ready", STARTUP);
     let pid = peer.pid();
-    match queue.receiver() {
-        Err(OpenError::AlreadyAttached {
+    match queue.receiver().map_err(OpenError::into_kind) {
+        Err(OpenErrorKind::AlreadyAttached {
             role: Role::Receiver,
             pid: holder,
         }) => assert_eq!(holder, pid, "refusal names the wrong pid"),
@@ -375,9 +377,9 @@ fn live_holder_refused_dead_holder_taken_over() {
     peer.kill();
     let took_over = Instant::now();
     let mut rx = loop {
-        match queue.receiver() {
+        match queue.receiver().map_err(OpenError::into_kind) {
             Ok(rx) => break rx,
-            Err(OpenError::AlreadyAttached { pid: holder, .. })
+            Err(OpenErrorKind::AlreadyAttached { pid: holder, .. })
                 if holder == pid && took_over.elapsed() < DETECTION_LIMIT =>
             {
                 std::thread::sleep(Duration::from_millis(1));
@@ -391,8 +393,8 @@ fn live_holder_refused_dead_holder_taken_over() {
     assert_eq!(rx.recv().unwrap(), b"for the new one");
 
     // Within one process, too: the end is taken.
-    match queue.receiver() {
-        Err(OpenError::AlreadyAttached {
+    match queue.receiver().map_err(OpenError::into_kind) {
+        Err(OpenErrorKind::AlreadyAttached {
             role: Role::Receiver,
             pid,
         }) => assert_eq!(pid, std::process::id()),

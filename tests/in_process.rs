@@ -91,8 +91,8 @@ fn named_smoke() {
     let q2 = shmq::Queue::open(&name).unwrap();
     let mut rx = q2.receiver().unwrap();
     assert!(matches!(
-        q2.sender(),
-        Err(shmq::OpenError::AlreadyAttached { .. })
+        q2.sender().map_err(shmq::OpenError::into_kind),
+        Err(shmq::OpenErrorKind::AlreadyAttached { .. })
     ));
     tx.send(b"hello").unwrap();
     assert_eq!(rx.recv().unwrap(), b"hello");
