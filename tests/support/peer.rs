@@ -47,6 +47,10 @@
 //! - `slow-recv seed= count= delay_ms= [max=]`: prints `ready`, then sleeps
 //!   `delay_ms` before each receive of a stream message; then expects
 //!   `Disconnected`. Prints `received <count> <bytes>`.
+//! - `batch-hold count=`: attaches the receiver, takes a batch
+//!   (`recv_batch`) and `count` messages from it (they must be waiting),
+//!   prints `held <count> <first-len>`, and holds the batch, unreleased,
+//!   until stdin closes (or it is killed); then drops it unreleased.
 //! - `expect-corrupt`: attaches the receiver, prints `ready`, then expects
 //!   its next receive (within 10 s) and the one after to report
 //!   `Corrupted`. Prints `corrupted <check>`.
@@ -168,6 +172,7 @@ fn main() {
         "send-stream" => send_stream(&args),
         "recv-stream" => recv_stream(&args),
         "hold" => hold(&args),
+        "batch-hold" => batch_hold(&args),
         "wake-echo" => wake_echo(&args),
         "send-counted" => send_counted(&args),
         "send-pod" => send_pod(&args),
@@ -267,6 +272,26 @@ fn hold(args: &Args) -> Outcome {
         }
         other => return Err(format!("bad role={other:?}")),
     }
+    Ok(())
+}
+
+fn batch_hold(args: &Args) -> Outcome {
+    let queue = args.open(&args.queue, WaitStrategy::default())?;
+    let count = args.num("count")?;
+    let mut rx = queue
+        .receiver()
+        .map_err(|e| format!("attaching receiver: {e}"))?;
+    let mut batch = rx.recv_batch().map_err(|e| format!("recv_batch: {e}"))?;
+    let mut first = None;
+    for i in 0..count {
+        let msg = batch
+            .next()
+            .ok_or_else(|| format!("batch ended after {i} of {count} messages"))?;
+        first.get_or_insert(msg.len());
+    }
+    println!("held {count} {}", first.unwrap_or(0));
+    hold_until_stdin_closes();
+    drop(batch);
     Ok(())
 }
 
