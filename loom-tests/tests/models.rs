@@ -350,3 +350,87 @@ fn send_sync_waits_for_receiver() {
         drop(t.join().unwrap());
     });
 }
+
+/// Proves: `wait_for_sender` is woken by a sender that attaches (and only
+/// attaches: it neither sends nor detaches until the receiver has returned).
+/// The attach raises the epoch and then wakes the receiver's futex word
+/// with a full fence between; the sleeper registers, fences and re-reads
+/// the epoch: a Dekker pair, so the wake-up is never lost (loom has no
+/// timeouts, so a lost one is a deadlock).
+#[test]
+fn wait_for_sender_woken_by_attach() {
+    model(|| {
+        let q = queue(2, 1024);
+        let mut rx = q.receiver().unwrap();
+        drop(q.sender().unwrap());
+        assert_eq!(rx.recv(), Err(RecvError::Disconnected));
+        let returned = Arc::new(AtomicBool::new(false));
+        let t = {
+            let (q, returned) = (q.clone(), Arc::clone(&returned));
+            thread::spawn(move || {
+                let tx = q.sender().unwrap();
+                while !returned.load(Ordering::Acquire) {
+                    thread::yield_now();
+                }
+                drop(tx);
+            })
+        };
+        rx.wait_for_sender().unwrap();
+        returned.store(true, Ordering::Release);
+        t.join().unwrap();
+    });
+}
+
+/// Proves: a batch holds its messages' slots until `release`. The ring
+/// (4 slots, 3 usable) is full of the batch's messages and the sender waits
+/// to write a fourth into the first slot: it may only do so after the
+/// receiver has read the held messages and released them (loom checks that
+/// the sender's write of that slot happens after the receiver's read).
+#[test]
+fn batch_holds_slots_until_release() {
+    model(|| {
+        let q = queue(4, 1024);
+        let mut tx = q.sender().unwrap();
+        let mut rx = q.receiver().unwrap();
+        for i in 1..=3u8 {
+            tx.send(&[i; 40]).unwrap();
+        }
+        let t = thread::spawn(move || tx.send(&[4; 40]).unwrap());
+        let mut batch = rx.recv_batch().unwrap();
+        for i in 1..=3u8 {
+            assert_eq!(batch.next().unwrap(), [i; 40]);
+        }
+        batch.release();
+        assert_eq!(rx.recv().unwrap(), [4; 40]);
+        t.join().unwrap();
+    });
+}
+
+/// Proves: a batch dropped without `release` frees nothing: the sender,
+/// waiting for room to send two more messages, cannot overwrite the held
+/// slots, and the next receives return the held messages again, then the
+/// new ones, in order.
+#[test]
+fn batch_dropped_is_received_again() {
+    model(|| {
+        let q = queue(4, 1024);
+        let mut tx = q.sender().unwrap();
+        let mut rx = q.receiver().unwrap();
+        for i in 1..=3u8 {
+            tx.send(&[i; 40]).unwrap();
+        }
+        let t = thread::spawn(move || {
+            tx.send(&[4; 40]).unwrap();
+            tx.send(&[5; 40]).unwrap();
+        });
+        {
+            let mut batch = rx.recv_batch().unwrap();
+            assert_eq!(batch.next().unwrap(), [1; 40]);
+            assert_eq!(batch.next().unwrap(), [2; 40]);
+        }
+        for i in 1..=5u8 {
+            assert_eq!(rx.recv().unwrap(), [i; 40]);
+        }
+        t.join().unwrap();
+    });
+}
