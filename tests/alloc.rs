@@ -10,7 +10,8 @@
 //! Covered, for messages that fit in the ring: `send`, `try_send`,
 //! `reserve`/`commit`, `try_reserve`, `send_pod`; `recv_with`,
 //! `try_recv_with`, `recv_into` (with a `Vec` that has the capacity),
-//! `recv_pod`, `try_recv_pod`; the `Full` and `Empty` answers of the `try_`
+//! `recv_pod`, `try_recv_pod`, `recv_batch` with `next` and `release`; the
+//! `Full` and `Empty` answers of the `try_`
 //! calls; the futex sleep and wake-up path (`WaitStrategy::Block`); over an
 //! in-process queue and over a named one (whose create and attach may
 //! allocate: only the message loop is counted). For messages longer than
@@ -502,4 +503,32 @@ fn counter_sees_allocating_receives() {
         }
     });
     assert!(ops.allocs >= N && ops.frees >= N, "{ops:?}");
+}
+
+#[test]
+fn batches_do_not_allocate() {
+    let queue = small_queue(WaitStrategy::default());
+    let (mut tx, mut rx) = (queue.sender().unwrap(), queue.receiver().unwrap());
+    prime_waits(&mut tx, &mut rx);
+    let sender = std::thread::spawn(move || {
+        for seq in 0..WARM_UP + MESSAGES {
+            send_one(&mut tx, seq);
+        }
+    });
+    // Takes batches until message `until` has been checked.
+    let mut seq = 0;
+    let mut take_until = |until: u64| {
+        while seq < until {
+            let mut batch = rx.recv_batch().unwrap();
+            while let Some(bytes) = batch.next() {
+                check(bytes, seq, len_of(seq));
+                seq += 1;
+            }
+            batch.release();
+        }
+    };
+    take_until(WARM_UP);
+    let received = heap_ops_during(|| take_until(WARM_UP + MESSAGES));
+    sender.join().unwrap();
+    assert_eq!(received, NONE, "recv_batch, next, release");
 }
