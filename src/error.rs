@@ -289,7 +289,10 @@ macro_rules! send_errors {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 match self {
                     $($name::$variant => f.write_str($msg),)*
-                    $name::Disconnected => f.write_str("sending on a disconnected queue"),
+                    $name::Disconnected => f.write_str(
+                        "sending on a disconnected queue: the receiver detached or died \
+                         (what was sent stays queued for the next receiver)",
+                    ),
                     $name::TooLarge { len, max } => {
                         write!(f, "message of {len} bytes is larger than the limit of {max}")
                     }
@@ -363,7 +366,10 @@ macro_rules! recv_errors {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 match self {
                     $($name::$variant => f.write_str($msg),)*
-                    $name::Disconnected => f.write_str("receiving on an empty and disconnected queue"),
+                    $name::Disconnected => f.write_str(
+                        "receiving on an empty and disconnected queue: the sender detached \
+                         or died (wait_for_sender waits for the next one)",
+                    ),
                     $name::WrongSize { expected, found } => {
                         write!(f, "message of {found} bytes where {expected} were expected")
                     }

@@ -18,6 +18,18 @@
 //!   notices within about 100 ms, gets `Disconnected` (after draining every
 //!   committed message) and never sees a torn or partial message. Pid reuse
 //!   is detected. A new process can then take over the dead one's end.
+//! - **Ends that come and go.** A queue outlives its users. A receiver
+//!   with no live sender receives what earlier senders left, then waits for
+//!   one; it reports `Disconnected` once the sender it has seen leaves or
+//!   dies, and [`Receiver::wait_for_sender`] waits for the next. A sender
+//!   with no receiver fills the ring for the next one. Each end can say how
+//!   its peer left ([`Departure`]); [`Queue::inspect`] shows who holds each
+//!   end (or held it and died) without attaching, and [`Queue::stale`]
+//!   finds queues nobody uses.
+//! - **Nothing lost when the receiver dies**, with
+//!   [`Receiver::recv_batch`]: messages are freed only when the program
+//!   says it is done with them, so the next receiver gets them again
+//!   (at-least-once).
 //! - **Untrusted memory.** Everything read from the segment is checked
 //!   before use; a corrupt segment gives an [`OpenError`] or
 //!   [`CorruptedError`], never a panic, undefined behaviour or an endless
@@ -35,6 +47,7 @@
 //! let queue = shmq::Queue::builder("ticks").slots(1024).open_or_create()?;
 //! let mut tx = queue.sender()?;
 //! tx.send(b"tick 1")?;
+//! tx.flush()?; // wait until the receiver has it (it may start later)
 //! drop(tx); // the receiver drains "tick 1", then sees Disconnected
 //!
 //! // The consumer process:

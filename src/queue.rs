@@ -216,8 +216,8 @@ impl QueueBuilder {
     ///
     /// # Errors
     ///
-    /// [`OpenError::InvalidName`], [`OpenError::InvalidOptions`] (naming the
-    /// setting), [`OpenError::AlreadyExists`], or [`OpenError::Io`].
+    /// [`OpenErrorKind::InvalidName`], [`OpenErrorKind::InvalidOptions`] (naming the
+    /// setting), [`OpenErrorKind::AlreadyExists`], or [`OpenErrorKind::Io`].
     pub fn create(&self) -> Result<Queue, OpenError> {
         self.create_inner().map_err(|e| e.on(self.name.as_deref()))
     }
