@@ -298,16 +298,16 @@ impl Producer {
 
     /// Fails if the receiver has detached or died, or the segment is
     /// poisoned. Whether the receiver's process still lives is asked once a
-    /// liveness slice (a `/proc` read every 40 ms at most; the clock read
-    /// that decides it is the coarse one, about 3 ns): so a sender learns
-    /// of a killed receiver on its next send, whether or not the ring is
-    /// full.
+    /// liveness slice (a `/proc` read every 40 ms at most; see
+    /// `wait::send_liveness_due` for how often the clock is read): so a
+    /// sender learns of a killed receiver on its next send, whether or not
+    /// the ring is full (in a burst of sends, within 32 sends).
     #[inline]
     fn check_usable(&mut self) -> Result<(), Stop> {
         if let Some(e) = self.poisoned {
             return Err(Stop::Corrupted(e));
         }
-        let liveness = wait::liveness_due(&mut self.wait);
+        let liveness = wait::send_liveness_due(&mut self.wait);
         if self
             .receiver
             .gone(&self.region.header().control.receiver, liveness)

@@ -476,3 +476,31 @@ fn stale_queues_are_found_and_removed() {
     ));
     Queue::open(&used.name).unwrap();
 }
+
+/// A sender that sends after a pause learns of a receiver killed during
+/// the pause on that very send (the clock is read on every send that is a
+/// tick or more after the last).
+#[test]
+fn first_send_after_a_pause_notices_killed_receiver() {
+    let _serial = serial();
+    let (_q, queue) = create_queue("rx-pause", 128, 1024, 1 << 20);
+    let name = queue.name().unwrap().to_owned();
+    let mut peer = Peer::spawn(&["hold", &name, "role=receiver"]);
+    peer.expect_line("ready", STARTUP);
+    let mut tx = queue.sender().unwrap();
+    for i in 0..100u32 {
+        tx.send(&i.to_le_bytes()).unwrap(); // a burst
+    }
+    peer.kill();
+    // Longer than a liveness slice (40 ms) and the kill's reaping.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        tx.try_send(b"after the pause"),
+        Err(TrySendError::Disconnected)
+    );
+    assert_eq!(
+        tx.last_departure(),
+        Some(Departure::Died { pid: peer.pid() })
+    );
+    assert_eq!(queue.stats().messages_queued, 100);
+}
