@@ -42,7 +42,10 @@ fn messages_queued(region: &crate::segment::Region) -> usize {
 /// [`try_send`](Sender::try_send)). A receiver that detaches is noticed on
 /// the next send; one that dies without detaching (`kill -9`) within about
 /// 100 ms, by the next send whether or not the ring is full (the receiver's
-/// process is looked for once every 40 ms). Messages already in the ring
+/// process is looked for once every 40 ms; in a burst of sends, within the
+/// tick of the coarse clock, the clock itself is read once every 32
+/// sends, so up to 32 sends of a burst may go into the ring before the
+/// sender notices). Messages already in the ring
 /// stay there for a receiver that takes over, and sends work again once
 /// one has attached.
 ///

@@ -478,29 +478,38 @@ fn stale_queues_are_found_and_removed() {
 }
 
 /// A sender that sends after a pause learns of a receiver killed during
-/// the pause on that very send (the clock is read on every send that is a
-/// tick or more after the last).
+/// the pause on that very send when its earlier sends were spaced (the
+/// clock is read on every send a tick or more after the last look), and
+/// within 32 sends when the pause came right after a burst (which reads the
+/// clock once every 32 sends).
 #[test]
-fn first_send_after_a_pause_notices_killed_receiver() {
+fn sends_after_a_pause_notice_killed_receiver() {
     let _serial = serial();
-    let (_q, queue) = create_queue("rx-pause", 128, 1024, 1 << 20);
-    let name = queue.name().unwrap().to_owned();
-    let mut peer = Peer::spawn(&["hold", &name, "role=receiver"]);
-    peer.expect_line("ready", STARTUP);
-    let mut tx = queue.sender().unwrap();
-    for i in 0..100u32 {
-        tx.send(&i.to_le_bytes()).unwrap(); // a burst
+    for burst in [1u32, 99] {
+        let (_q, queue) = create_queue("rx-pause", 128, 1024, 1 << 20);
+        let name = queue.name().unwrap().to_owned();
+        let mut peer = Peer::spawn(&["hold", &name, "role=receiver"]);
+        peer.expect_line("ready", STARTUP);
+        let mut tx = queue.sender().unwrap();
+        for i in 0..burst {
+            tx.send(&i.to_le_bytes()).unwrap();
+        }
+        peer.kill();
+        // Longer than a liveness slice (40 ms) and the kill's reaping.
+        std::thread::sleep(Duration::from_millis(300));
+        let mut sent = 0u32;
+        while tx.try_send(b"after the pause").is_ok() {
+            sent += 1;
+            assert!(sent <= 32, "burst {burst}: {sent} sends went through");
+        }
+        if burst == 1 {
+            assert_eq!(sent, 0, "the first send after the pause must fail");
+        }
+        assert_eq!(tx.try_send(b"again"), Err(TrySendError::Disconnected));
+        assert_eq!(
+            tx.last_departure(),
+            Some(Departure::Died { pid: peer.pid() })
+        );
+        assert_eq!(queue.stats().messages_queued, u64::from(burst + sent));
     }
-    peer.kill();
-    // Longer than a liveness slice (40 ms) and the kill's reaping.
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        tx.try_send(b"after the pause"),
-        Err(TrySendError::Disconnected)
-    );
-    assert_eq!(
-        tx.last_departure(),
-        Some(Departure::Died { pid: peer.pid() })
-    );
-    assert_eq!(queue.stats().messages_queued, 100);
 }
