@@ -230,7 +230,8 @@ impl fmt::Display for OpenErrorKind {
             }
             OpenErrorKind::AlreadyExists => f.write_str("queue already exists"),
             OpenErrorKind::NotReady => f.write_str(
-                "queue segment never became ready (its creator died while creating it? remove it)",
+                "the queue is not ready: its creator has not finished creating it \
+                 (if that process died, remove the queue)",
             ),
             OpenErrorKind::BadMagic { found } => {
                 write!(f, "not a shmq segment (bad magic {found:#018x})")

@@ -523,7 +523,13 @@ fn is_stale(name: &str, older_than: Duration) -> Result<bool, OpenError> {
         let state = segment::HeaderView::open(name);
         let created = match &state {
             Ok(view) => view.created(),
-            Err(e) if matches!(e.kind(), OpenErrorKind::NotReady) => segment::created(name)?,
+            Err(e) if matches!(e.kind(), OpenErrorKind::NotReady) => {
+                match segment::created(name) {
+                    Ok(created) => created,
+                    // Gone (or finished) meanwhile.
+                    Err(_) => return Ok(false),
+                }
+            }
             // Gone meanwhile, or not ours to judge.
             Err(_) => return Ok(false),
         };

@@ -1,11 +1,18 @@
-//! The management subcommands: `create`, `rm`, `list` and `stat`.
+//! The management subcommands: `create`, `rm`, `list`, `stat` and `gc`.
+//!
+//! All but `create` read queues with [`Queue::inspect`], which maps a
+//! queue's header alone: they take no time on a queue of any size, and
+//! attach to nothing.
 
+use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use shmq::{Queue, SideStats, Stats};
+use shmq::{EndState, OpenErrorKind, Queue, SideStats, Stats};
 
 use crate::args::CreateOptions;
-use crate::status::Failure;
+use crate::status::{self, Failure};
 
 /// `shmq create`: creates the queue, failing if it exists.
 pub fn create(name: &str, options: &CreateOptions) -> Result<(), Failure> {
@@ -16,42 +23,132 @@ pub fn create(name: &str, options: &CreateOptions) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `shmq rm`: removes each queue; reports the first failure after trying
-/// them all.
+/// `shmq rm`: removes each queue, warning about those a live process
+/// holds; reports the first failure after trying them all.
 pub fn rm(names: &[String]) -> Result<(), Failure> {
     let mut first_failure = None;
     for name in names {
-        if let Err(e) = Queue::remove(name) {
-            let failure = Failure::open(name, e);
-            if first_failure.is_some() {
-                // Only one line is returned; report the others here.
-                if let Some(message) = &failure.message {
-                    let _ = writeln!(io::stderr(), "shmq: {message}");
+        // Who holds it, from just before the removal (a queue that cannot
+        // be inspected is removed all the same).
+        let holders = Queue::inspect(name)
+            .map(|s| holders(&s))
+            .unwrap_or_default();
+        match Queue::remove(name) {
+            Ok(()) if !holders.is_empty() => status::warn(format_args!(
+                "queue {name:?} is in use ({holders}); it is removed, its holders keep \
+                 the old segment and new opens will not find it"
+            )),
+            Ok(()) => {}
+            Err(e) => {
+                let failure = Failure::open(name, e);
+                if first_failure.is_some() {
+                    // Only one line is returned; report the others here.
+                    if let Some(message) = &failure.message {
+                        let _ = writeln!(io::stderr(), "shmq: {message}");
+                    }
+                } else {
+                    first_failure = Some(failure);
                 }
-            } else {
-                first_failure = Some(failure);
             }
         }
     }
     first_failure.map_or(Ok(()), Err)
 }
 
-/// `shmq list`: the queue names, one a line.
-pub fn list() -> Result<(), Failure> {
+/// The live holders of a queue's ends: "sender pid 1, receiver pid 2", or
+/// "" if none.
+fn holders(stats: &Stats) -> String {
+    [("sender", &stats.sender), ("receiver", &stats.receiver)]
+        .into_iter()
+        .filter_map(|(role, side)| match side.state {
+            EndState::Attached { pid } => Some(format!("{role} pid {pid}")),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `shmq list`: the queue names, one a line; with `long`, a table of
+/// their settings and state.
+pub fn list(long: bool) -> Result<(), Failure> {
     let names =
         Queue::list().map_err(|e| Failure::error(format_args!("cannot list queues: {e}")))?;
+    let text = if long {
+        list_long(&names)
+    } else {
+        names.iter().map(|name| format!("{name}\n")).collect()
+    };
     let mut out = io::stdout().lock();
-    for name in names {
-        writeln!(out, "{name}").map_err(Failure::stdout)?;
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(Failure::stdout)
+}
+
+/// The `list --long` table: a header line, then a line per queue; a queue
+/// that cannot be inspected shows why instead.
+fn list_long(names: &[String]) -> String {
+    const HEADER: [&str; 8] = [
+        "NAME",
+        "SLOT SIZE",
+        "SLOTS",
+        "MAX MESSAGE",
+        "SENDER",
+        "RECEIVER",
+        "QUEUED",
+        "AGE",
+    ];
+    let now = SystemTime::now();
+    let rows: Vec<Result<[String; 8], (String, String)>> = names
+        .iter()
+        .map(|name| match Queue::inspect(name) {
+            Ok(s) => Ok([
+                name.clone(),
+                format_size(s.slot_size as u64),
+                s.slot_count.to_string(),
+                format_size(s.max_message_size),
+                s.sender.state.to_string(),
+                s.receiver.state.to_string(),
+                s.messages_queued.to_string(),
+                s.created
+                    .map_or_else(|| "?".to_owned(), |t| format_age(now, t)),
+            ]),
+            Err(e) => Err((name.clone(), e.kind().to_string())),
+        })
+        .collect();
+    let mut widths = HEADER.map(str::len);
+    for row in rows.iter().flatten() {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
     }
-    out.flush().map_err(Failure::stdout)
+    for (name, _) in rows.iter().filter_map(|row| row.as_ref().err()) {
+        widths[0] = widths[0].max(name.len());
+    }
+    let line = |cells: &[&str]| {
+        let mut line = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<width$}  ", width = widths[i]);
+            }
+        }
+        line.push('\n');
+        line
+    };
+    let mut text = line(&HEADER);
+    for row in &rows {
+        text.push_str(&match row {
+            Ok(cells) => line(&cells.each_ref().map(String::as_str)),
+            Err((name, error)) => line(&[name, &format!("error: {error}")]),
+        });
+    }
+    text
 }
 
 /// `shmq stat`: the queue's settings, state, ends and counters.
 pub fn stat(name: &str, json: bool) -> Result<(), Failure> {
-    let stats = Queue::open(name)
-        .map_err(|e| Failure::open(name, e))?
-        .stats();
+    let stats = inspect_ready(name).map_err(|e| Failure::open(name, e))?;
     let text = if json {
         stat_json(name, &stats)
     } else {
@@ -63,17 +160,37 @@ pub fn stat(name: &str, json: bool) -> Result<(), Failure> {
         .map_err(Failure::stdout)
 }
 
-fn pid_text(pid: Option<u32>) -> String {
-    pid.map_or_else(|| "none".to_owned(), |pid| pid.to_string())
+/// [`Queue::inspect`], giving a queue that is being created the time
+/// `open` would give its creator to finish.
+fn inspect_ready(name: &str) -> Result<Stats, shmq::OpenError> {
+    let deadline = Instant::now() + shmq::DEFAULT_OPEN_TIMEOUT;
+    loop {
+        match Queue::inspect(name) {
+            Err(e) if matches!(e.kind(), OpenErrorKind::NotReady) && Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(10));
+            }
+            result => return result,
+        }
+    }
 }
 
 fn stat_text(name: &str, s: &Stats) -> String {
     let mut text = String::new();
     let mut line = |label: &str, value: &dyn std::fmt::Display| {
-        text.push_str(&format!("{label:<18}{value}\n"));
+        let _ = writeln!(text, "{label:<18}{value}");
     };
     line("queue", &name);
     line("flavour", &s.flavour);
+    if let Some(created) = s.created {
+        line(
+            "created",
+            &format_args!(
+                "{} ({} ago)",
+                format_time(created),
+                format_age(SystemTime::now(), created)
+            ),
+        );
+    }
     line("slot size", &format_args!("{} bytes", s.slot_size));
     line("slots", &s.slot_count);
     line("capacity", &format_args!("{} bytes", s.capacity));
@@ -86,41 +203,51 @@ fn stat_text(name: &str, s: &Stats) -> String {
     text.push('\n');
     let (tx, rx) = (&s.sender, &s.receiver);
     let rows = [
-        ("pid", pid_text(tx.pid), pid_text(rx.pid)),
+        ("state", tx.state.to_string(), rx.state.to_string()),
         ("messages", tx.messages.to_string(), rx.messages.to_string()),
         ("records", tx.records.to_string(), rx.records.to_string()),
         ("sleeps", tx.sleeps.to_string(), rx.sleeps.to_string()),
         ("wakes", tx.wakes.to_string(), rx.wakes.to_string()),
         ("attaches", tx.attaches.to_string(), rx.attaches.to_string()),
     ];
-    text.push_str(&format!("{:<18}{:<12}{}\n", "", "sender", "receiver"));
+    let _ = writeln!(text, "{:<18}{:<24}receiver", "", "sender");
     for (label, sender, receiver) in rows {
-        text.push_str(&format!("{label:<18}{sender:<12}{receiver}\n"));
+        let _ = writeln!(text, "{label:<18}{sender:<24}{receiver}");
     }
     text
 }
 
 fn side_json(side: &SideStats) -> String {
-    let pid = side
-        .pid
-        .map_or_else(|| "null".to_owned(), |pid| pid.to_string());
+    let (state, pid) = match side.state {
+        EndState::NeverAttached => ("never_attached", None),
+        EndState::Attached { pid } => ("attached", Some(pid)),
+        EndState::Detached => ("detached", None),
+        EndState::Dead { pid } => ("dead", Some(pid)),
+        _ => ("unknown", None),
+    };
+    let pid = pid.map_or_else(|| "null".to_owned(), |pid| pid.to_string());
     format!(
-        r#"{{"pid":{pid},"messages":{},"records":{},"sleeps":{},"wakes":{},"attaches":{}}}"#,
+        r#"{{"state":"{state}","pid":{pid},"messages":{},"records":{},"sleeps":{},"wakes":{},"attaches":{}}}"#,
         side.messages, side.records, side.sleeps, side.wakes, side.attaches
     )
 }
 
 fn stat_json(name: &str, s: &Stats) -> String {
+    let created = s
+        .created
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or_else(|| "null".to_owned(), |d| d.as_secs().to_string());
     // A valid queue name and the flavour need no escaping in JSON.
     format!(
         concat!(
-            r#"{{"name":"{}","flavour":"{}","slot_size":{},"slots":{},"capacity":{},"#,
-            r#""max_message_size":{},"messages_queued":{},"slots_used":{},"#,
+            r#"{{"name":"{}","flavour":"{}","created":{},"slot_size":{},"slots":{},"#,
+            r#""capacity":{},"max_message_size":{},"messages_queued":{},"slots_used":{},"#,
             r#""sender":{},"receiver":{}}}"#,
             "\n"
         ),
         name,
         s.flavour,
+        created,
         s.slot_size,
         s.slot_count,
         s.capacity,
@@ -130,4 +257,142 @@ fn stat_json(name: &str, s: &Stats) -> String {
         side_json(&s.sender),
         side_json(&s.receiver),
     )
+}
+
+/// `shmq gc`: removes (or with `dry_run` lists) the stale queues created
+/// at least `older_than` ago whose names start with `prefix`. Fails only
+/// if a removal did, after trying them all.
+pub fn gc(dry_run: bool, older_than: Duration, prefix: Option<&str>) -> Result<(), Failure> {
+    let names = Queue::stale(older_than)
+        .map_err(|e| Failure::error(format_args!("cannot list stale queues: {e}")))?;
+    let mut out = io::stdout().lock();
+    let mut first_failure = None;
+    for name in names
+        .iter()
+        .filter(|name| prefix.is_none_or(|p| name.starts_with(p)))
+    {
+        let what = match Queue::inspect(name) {
+            Ok(stats) => format!("{} queued", status::count(stats.messages_queued, "message")),
+            Err(e) => match e.kind() {
+                OpenErrorKind::NotFound => continue, // Removed meanwhile.
+                OpenErrorKind::NotReady => "never finished by its creator".to_owned(),
+                kind => kind.to_string(),
+            },
+        };
+        let done = if dry_run {
+            "would remove"
+        } else {
+            match Queue::remove_if_stale(name, older_than) {
+                Ok(true) => "removed",
+                // In use again, or removed by someone else.
+                Ok(false) => continue,
+                Err(e) if matches!(e.kind(), OpenErrorKind::NotFound) => continue,
+                Err(e) => {
+                    let failure = Failure::open(name, e);
+                    match (&first_failure, &failure.message) {
+                        (Some(_), Some(message)) => {
+                            let _ = writeln!(io::stderr(), "shmq: {message}");
+                        }
+                        _ => first_failure = Some(failure),
+                    }
+                    continue;
+                }
+            }
+        };
+        writeln!(out, "{done} {name} ({what})").map_err(Failure::stdout)?;
+    }
+    out.flush().map_err(Failure::stdout)?;
+    first_failure.map_or(Ok(()), Err)
+}
+
+/// A byte count with the largest K, M or G suffix that divides it (as
+/// the options take them): 128, 4K, 64M.
+fn format_size(bytes: u64) -> String {
+    for (shift, suffix) in [(30, "G"), (20, "M"), (10, "K")] {
+        if bytes != 0 && bytes.trailing_zeros() >= shift {
+            return format!("{}{suffix}", bytes >> shift);
+        }
+    }
+    bytes.to_string()
+}
+
+/// How long before `now` `then` was, in its largest whole unit: 42s, 5m,
+/// 3h, 12d.
+fn format_age(now: SystemTime, then: SystemTime) -> String {
+    let secs = now.duration_since(then).unwrap_or(Duration::ZERO).as_secs();
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86400 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86400),
+    }
+}
+
+/// `time` in UTC: 2024-06-01 12:34:56 UTC.
+fn format_time(time: SystemTime) -> String {
+    let Ok(since_epoch) = time.duration_since(UNIX_EPOCH) else {
+        return "before 1970".to_owned();
+    };
+    let secs = since_epoch.as_secs();
+    let (year, month, day) = civil_from_days(secs / 86400);
+    let of_day = secs % 86400;
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        of_day / 3600,
+        of_day / 60 % 60,
+        of_day % 60
+    )
+}
+
+/// The Gregorian date `days` days after 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`, for days since the epoch).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(format_size(0), "0");
+        assert_eq!(format_size(128), "128");
+        assert_eq!(format_size(4096), "4K");
+        assert_eq!(format_size(1536), "1536");
+        assert_eq!(format_size(64 << 20), "64M");
+        assert_eq!(format_size(1 << 40), "1024G");
+    }
+
+    #[test]
+    fn ages() {
+        let then = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let age = |secs| format_age(then + Duration::from_secs(secs), then);
+        assert_eq!(age(0), "0s");
+        assert_eq!(age(59), "59s");
+        assert_eq!(age(60), "1m");
+        assert_eq!(age(3599), "59m");
+        assert_eq!(age(7200), "2h");
+        assert_eq!(age(86400 * 3 + 5), "3d");
+        // A clock set back: no negative age.
+        assert_eq!(format_age(then, then + Duration::from_secs(5)), "0s");
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(format_time(UNIX_EPOCH), "1970-01-01 00:00:00 UTC");
+        let t = UNIX_EPOCH + Duration::from_secs(951_782_400 + 3661); // 2000-02-29
+        assert_eq!(format_time(t), "2000-02-29 01:01:01 UTC");
+        let t = UNIX_EPOCH + Duration::from_secs(1_733_212_397);
+        assert_eq!(format_time(t), "2024-12-03 07:53:17 UTC");
+    }
 }

@@ -3,32 +3,46 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use shmq::{QueueBuilder, WaitStrategy};
+use shmq::{OpenErrorKind, QueueBuilder, WaitStrategy};
 
 use crate::status;
 
-/// Top-level help text listing the exit statuses.
+/// Top-level help text listing the exit statuses (the constants in
+/// `status`).
 const EXIT_STATUS_HELP: &str = concat!(
     "Exit status:\n",
-    "  0    success (recv: the sender disconnected and every message was written,\n",
+    "  0    success (recv: the sender detached and every message was written,\n",
     "       or --count messages were written)\n",
-    "  1    error (bad name, missing queue, end already attached, i/o, ...)\n",
-    "  2    usage error\n",
+    "  1    error (missing queue, end already attached, i/o, ...)\n",
+    "  2    usage error (unknown option, invalid option value or queue name)\n",
     "  3    recv --timeout: no message arrived in time\n",
+    "  4    the other end's process died (recv: the sender, after every message\n",
+    "       it committed was written; send: the receiver)\n",
     "  141  standard output was closed (broken pipe)",
+);
+
+/// Help text of `send`, listing its exit statuses.
+const SEND_HELP: &str = concat!(
+    "Exit status:\n",
+    "  0    all of standard input was sent (--flush: and taken by a receiver)\n",
+    "  1    error (missing queue with --no-create, a sender already attached,\n",
+    "       the receiver detached, input error, ...)\n",
+    "  2    usage error (invalid option value or queue name)\n",
+    "  4    the receiver's process died",
 );
 
 /// Help text of `recv`, listing its exit statuses.
 const RECV_HELP: &str = concat!(
     "Exit status:\n",
-    "  0    the sender disconnected and every message it committed was written,\n",
+    "  0    the sender detached and every message it committed was written,\n",
     "       or --count messages were written\n",
-    "  1    error (bad name, missing queue with --no-create, a receiver already\n",
-    "       attached, corrupted segment, write error, ...)\n",
-    "  2    usage error\n",
+    "  1    error (missing queue with --no-create, a receiver already attached,\n",
+    "       corrupted segment, write error, ...)\n",
+    "  2    usage error (invalid option value or queue name)\n",
     "  3    --timeout: no message arrived within the timeout (\"shmq: timed out\")\n",
-    "  141  standard output was closed (broken pipe); messages taken off the\n",
-    "       queue but not yet written are lost",
+    "  4    the sender's process died; every message it committed was written\n",
+    "  141  standard output was closed (broken pipe); the messages not yet\n",
+    "       written stay in the queue for the next receiver",
 );
 
 /// Message queues between processes over shared memory (/dev/shm).
@@ -50,13 +64,43 @@ pub enum Command {
         create: CreateOptions,
     },
     /// Remove queues. Processes that have one open keep using it.
+    ///
+    /// Warns (and still removes it) if a live process holds an end of a
+    /// queue: it keeps the removed queue, and a process that opens the name
+    /// afterwards gets a new one.
     Rm {
         /// Queue names.
         #[arg(required = true)]
         names: Vec<String>,
     },
     /// List the queues on this machine, one name per line.
-    List,
+    List {
+        /// One line per queue with its settings, ends, messages queued and
+        /// age, under a header line.
+        #[arg(long, short = 'l')]
+        long: bool,
+    },
+    /// Remove the queues nobody uses: no live process holds either end
+    /// (each end was never attached, detached, or its process died), and
+    /// the queue was created at least --older-than ago. Segments whose
+    /// creator died before finishing them count too.
+    ///
+    /// Prints "removed NAME" (with --dry-run "would remove NAME") for each,
+    /// with the number of messages it held.
+    Gc {
+        /// Print what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only queues created at least DURATION ago (as recv --timeout:
+        /// 500ms, 2s, 1.5m, 1h; a plain number is seconds). Keep it longer
+        /// than any program of yours takes between creating a queue and
+        /// attaching to it.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1m")]
+        older_than: Duration,
+        /// Only queues whose names start with PREFIX.
+        #[arg(long, value_name = "PREFIX")]
+        prefix: Option<String>,
+    },
     /// Show a queue's settings, state, attached processes and counters.
     Stat {
         /// Queue name.
@@ -70,30 +114,43 @@ pub enum Command {
     /// Creates the queue if it does not exist, unless --no-create. The
     /// queue stays in /dev/shm after the sender exits, until `shmq rm`.
     ///
-    /// Waits while the queue is full. Fails if the queue's receiver has
-    /// detached (say a `shmq recv` that ran and ended) until a new one
-    /// attaches.
-    #[command(
-        after_help = "Exit status: 0 when all of standard input was sent, 1 on error, 2 on usage error."
-    )]
+    /// Needs no receiver: messages wait in the queue for one, and send
+    /// waits while the queue is full. Fails if the receiver it was sending
+    /// to detaches (say a `shmq recv --count` that ended) or dies; the
+    /// messages that receiver did not take stay in the queue for the next.
+    ///
+    /// With --flush, send waits after the last message until a receiver
+    /// has taken every message; without a live receiver it waits for one.
+    #[command(after_help = SEND_HELP)]
     Send {
         /// Queue name.
         name: String,
         #[command(flatten)]
         format: FormatOptions,
+        /// After the last message, wait until the receiver has taken every
+        /// message (waiting for a receiver if none is attached).
+        #[arg(long)]
+        flush: bool,
         #[command(flatten)]
         end: EndOptions,
     },
     /// Write messages from a queue to standard output (one per line by default).
     ///
-    /// Creates the queue if it does not exist, unless --no-create. Ends when
-    /// the sender has disconnected and every message it sent was written:
-    /// if a sender was attached before and none is now, that is as soon as
-    /// the queue is empty.
+    /// Creates the queue if it does not exist, unless --no-create. Writes
+    /// the messages queued, and waits for a sender while none is attached.
+    /// Ends when a sender that was attached while recv ran detaches and
+    /// every message it sent was written. (A sender that came and went
+    /// before recv started does not end it: its messages are written, then
+    /// recv waits for the next sender.)
+    ///
+    /// A message leaves the queue only once it is written to standard
+    /// output, so a recv that is killed loses nothing: the next receiver
+    /// gets what it had not written, and may repeat the last few it had
+    /// (at most 64 KiB of them).
     ///
     /// In the line format each message is followed by "\n"; a message that
-    /// itself holds a "\n" is written as it is. Output is flushed whenever
-    /// the queue runs empty.
+    /// itself holds a "\n" is written as it is. Output is flushed after
+    /// each batch of messages found waiting (at most about 64 KiB).
     #[command(after_help = RECV_HELP)]
     Recv {
         /// Queue name.
@@ -131,15 +188,15 @@ pub enum Command {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "New queue options (used only when creating it)")]
 pub struct CreateOptions {
-    /// Bytes per slot: a multiple of 64 (suffixes K, M, G: powers of 1024).
-    /// Default 128.
-    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    /// Bytes per slot: a multiple of 64 from 64 to 16M (suffixes K, M, G:
+    /// powers of 1024). Default 128.
+    #[arg(long, value_name = "BYTES", value_parser = parse_slot_size)]
     slot_size: Option<u64>,
-    /// Number of slots: a power of two. Default 4096.
-    #[arg(long, value_name = "N", value_parser = parse_size)]
+    /// Number of slots: a power of two from 2 to 16M. Default 4096.
+    #[arg(long, value_name = "N", value_parser = parse_slots)]
     slots: Option<u64>,
-    /// Longest message (suffixes K, M, G). Default 64M.
-    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    /// Longest message, at most 1024G (suffixes K, M, G). Default 64M.
+    #[arg(long, value_name = "BYTES", value_parser = parse_max_message)]
     max_message: Option<u64>,
     /// File mode in octal: 600, 0600 or 0o600. Default 600.
     #[arg(long, value_name = "OCTAL", value_parser = parse_mode)]
@@ -164,11 +221,35 @@ impl CreateOptions {
         }
         Ok(builder)
     }
+
+    /// Whether a size setting was given (the mode aside).
+    fn sizes_given(&self) -> bool {
+        self.slot_size.is_some() || self.slots.is_some() || self.max_message.is_some()
+    }
+
+    /// The settings given on the command line that `queue` does not have,
+    /// as "slot size 64, not 4096" phrases.
+    fn differences(&self, queue: &shmq::Queue) -> Vec<String> {
+        let mut found = Vec::new();
+        if let Some(asked) = self.slot_size.filter(|&s| s != queue.slot_size() as u64) {
+            found.push(format!("slot size {}, not {asked}", queue.slot_size()));
+        }
+        if let Some(asked) = self.slots.filter(|&n| n != queue.slot_count() as u64) {
+            found.push(format!("{} slots, not {asked}", queue.slot_count()));
+        }
+        if let Some(asked) = self.max_message.filter(|&m| m != queue.max_message_size()) {
+            found.push(format!(
+                "max message size {}, not {asked}",
+                queue.max_message_size()
+            ));
+        }
+        found
+    }
 }
 
 fn to_usize(value: u64, what: &str) -> Result<usize, status::Failure> {
     usize::try_from(value)
-        .map_err(|_| status::Failure::error(format!("{what} {value} is too large")))
+        .map_err(|_| status::Failure::usage(format!("{what} {value} is too large")))
 }
 
 /// How messages are laid out on standard input or output.
@@ -229,14 +310,45 @@ impl EndOptions {
     }
 
     /// Opens `name`, creating it with these settings unless `--no-create`.
+    /// Warns (one line on standard error) if the queue exists with other
+    /// settings than the ones given on the command line.
     pub fn queue(&self, name: &str) -> Result<shmq::Queue, status::Failure> {
         let builder = self.builder(name)?;
-        if self.no_create {
+        let queue = if self.no_create {
             builder.open()
+        } else if self.create.sizes_given() {
+            // Creating first lets the library judge the settings (an
+            // invalid one is a usage error) whether or not the queue
+            // exists: `open_or_create` does not look at them for an
+            // existing queue.
+            match builder.create() {
+                Err(e) if matches!(e.kind(), OpenErrorKind::AlreadyExists) => {
+                    builder.open_or_create()
+                }
+                other => other,
+            }
         } else {
             builder.open_or_create()
         }
-        .map_err(|e| status::Failure::open(name, e))
+        .map_err(|e| status::Failure::open(name, e))?;
+        let differences = self.create.differences(&queue);
+        if !differences.is_empty() {
+            status::warn(format_args!(
+                "queue {name:?} already exists with {} as requested; its settings are used",
+                join_phrases(&differences)
+            ));
+        }
+        Ok(queue)
+    }
+}
+
+/// "a", "a and b", "a, b, and c": commas between the phrases, which hold
+/// commas themselves.
+fn join_phrases(phrases: &[String]) -> String {
+    match phrases {
+        [one] => one.clone(),
+        [init @ .., last] => format!("{}, and {last}", init.join(", ")),
+        [] => String::new(),
     }
 }
 
@@ -282,6 +394,42 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     value
         .checked_mul(1 << shift)
         .ok_or_else(|| "number too large".to_owned())
+}
+
+/// Parses `--slot-size`: a byte count that is a multiple of 64 from 64 to
+/// 16M, as `QueueBuilder::slot_size` takes (the library checks again).
+fn parse_slot_size(text: &str) -> Result<u64, String> {
+    let bytes = parse_size(text)?;
+    if !(64..=16 << 20).contains(&bytes) {
+        return Err("a slot is 64 bytes to 16M".to_owned());
+    }
+    if bytes % 64 != 0 {
+        return Err("not a multiple of 64".to_owned());
+    }
+    Ok(bytes)
+}
+
+/// Parses `--slots`: a power of two from 2 to 16M, as
+/// `QueueBuilder::slots` takes (the library checks again).
+fn parse_slots(text: &str) -> Result<u64, String> {
+    let count = parse_size(text)?;
+    if !count.is_power_of_two() {
+        return Err("not a power of two".to_owned());
+    }
+    if !(2..=1 << 24).contains(&count) {
+        return Err("a queue has 2 to 16M slots".to_owned());
+    }
+    Ok(count)
+}
+
+/// Parses `--max-message`: a byte count of at most 1024G, as
+/// `QueueBuilder::max_message_size` takes (the library checks again).
+fn parse_max_message(text: &str) -> Result<u64, String> {
+    let bytes = parse_size(text)?;
+    if bytes > 1 << 40 {
+        return Err("at most 1024G".to_owned());
+    }
+    Ok(bytes)
 }
 
 /// Parses a file mode in octal: `600`, `0600` or `0o600`.
@@ -344,6 +492,24 @@ mod tests {
         assert!(parse_size("1T").is_err());
         assert!(parse_size("99999999999999999999").is_err());
         assert!(parse_size("99999999999G").is_err());
+    }
+
+    #[test]
+    fn queue_settings() {
+        assert_eq!(parse_slot_size("64"), Ok(64));
+        assert_eq!(parse_slot_size("16M"), Ok(16 << 20));
+        assert!(parse_slot_size("100").is_err());
+        assert!(parse_slot_size("0").is_err());
+        assert!(parse_slot_size("32M").is_err());
+        assert_eq!(parse_slots("2"), Ok(2));
+        assert_eq!(parse_slots("16M"), Ok(1 << 24));
+        assert!(parse_slots("3").is_err());
+        assert!(parse_slots("1").is_err());
+        assert!(parse_slots("0").is_err());
+        assert!(parse_slots("32M").is_err());
+        assert_eq!(parse_max_message("0"), Ok(0));
+        assert_eq!(parse_max_message("1024G"), Ok(1 << 40));
+        assert!(parse_max_message("1025G").is_err());
     }
 
     #[test]

@@ -6,9 +6,10 @@
 //! ```text
 //! shmq create NAME [--slot-size BYTES] [--slots N] [--max-message BYTES] [--mode OCTAL]
 //! shmq rm NAME...
-//! shmq list
+//! shmq list [--long]
 //! shmq stat NAME [--json]
-//! shmq send NAME [--raw | --framed] [--no-create] [--wait STRATEGY] [creation options]
+//! shmq gc [--dry-run] [--older-than DURATION] [--prefix PREFIX]
+//! shmq send NAME [--raw | --framed] [--flush] [--no-create] [--wait STRATEGY] [creation options]
 //! shmq recv NAME [--raw | --framed] [--count N] [--timeout DURATION] [--no-create] ...
 //! shmq bench [--quick] [--sizes LIST] [--transports LIST] [--mode MODE] [--json] [--plot FILE]
 //! ```
@@ -18,15 +19,18 @@
 //! part of it), `--raw` (send: all of the input is one message; recv: the
 //! messages' bytes back to back) and `--framed` (each message is a 4-byte
 //! little-endian length and its bytes). Both create the queue if needed,
-//! with the creation options, unless `--no-create`.
+//! with the creation options, unless `--no-create` (and warn if it exists
+//! with other settings than those given). `recv` frees a message in the
+//! queue only once it is written out, so a killed `recv` loses nothing.
 //!
 //! Every error is one line on standard error starting `shmq: `. Exit
 //! statuses: 0 success, 1 error, 2 usage error, 3 `recv --timeout`
-//! expired, 141 standard output closed (see the `status` module).
+//! expired, 4 the other end's process died, 141 standard output closed
+//! (see the `status` module).
 //!
-//! Modules: `args` (the command line), `status` (exit statuses and
-//! failures), `admin` (`create`, `rm`, `list`, `stat`), `send`, `recv` and
-//! `bench` (the benchmark and its hidden `bench-peer` helper).
+//! Modules: `args` (the command line), `status` (exit statuses, failures
+//! and warnings), `admin` (`create`, `rm`, `list`, `stat`, `gc`), `send`,
+//! `recv` and `bench` (the benchmark and its hidden `bench-peer` helper).
 
 mod admin;
 mod args;
@@ -63,9 +67,19 @@ fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Create { name, create } => admin::create(&name, &create),
         Command::Rm { names } => admin::rm(&names),
-        Command::List => admin::list(),
+        Command::List { long } => admin::list(long),
         Command::Stat { name, json } => admin::stat(&name, json),
-        Command::Send { name, format, end } => send::run(&name, format.format(), &end),
+        Command::Gc {
+            dry_run,
+            older_than,
+            prefix,
+        } => admin::gc(dry_run, older_than, prefix.as_deref()),
+        Command::Send {
+            name,
+            format,
+            flush,
+            end,
+        } => send::run(&name, format.format(), flush, &end),
         Command::Recv {
             name,
             format,

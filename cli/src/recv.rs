@@ -1,30 +1,32 @@
 //! `shmq recv`: a queue to standard output.
+//!
+//! Messages are taken in batches ([`shmq::Receiver::recv_batch`]): a batch
+//! is written out and flushed before it is released, so a recv killed at
+//! any point has freed only messages that reached standard output. The
+//! next receiver gets the rest, and repeats at most the batch this one was
+//! writing.
 
 use std::io::{self, BufWriter, Write};
 use std::time::Duration;
 
-use shmq::{Receiver, RecvError, RecvTimeoutError, TryRecvError};
+use shmq::{Batch, Departure, Receiver, RecvError, RecvTimeoutError};
 
 use crate::args::{EndOptions, Format};
 use crate::status::Failure;
 
-/// Size of the standard output buffer.
-const OUTPUT_BUFFER: usize = 64 << 10;
+/// Bytes of messages taken into one batch: once a batch has written this
+/// many, the rest wait for the next one. It bounds what a killed recv
+/// repeats.
+const BATCH_BYTES: usize = 64 << 10;
 
-/// What waiting for the next message gave.
-enum Next {
-    /// A message, and what writing it out gave.
-    Written(io::Result<()>),
-    /// Nothing within `--timeout`.
-    TimedOut,
-    /// The sender is gone and every message was received.
-    Disconnected,
-}
+/// Size of the standard output buffer: a batch and its last message
+/// usually fit, so a batch is one write.
+const OUTPUT_BUFFER: usize = 2 * BATCH_BYTES;
 
 /// Attaches a receiver to `name` (creating the queue unless `--no-create`)
 /// and writes its messages to standard output in `format` until the
-/// sender disconnects, `count` messages were written, or `timeout` passes
-/// without a message.
+/// sender it has seen leaves, `count` messages were written, or `timeout`
+/// passes without a message.
 pub fn run(
     name: &str,
     format: Format,
@@ -36,7 +38,8 @@ pub fn run(
     let mut rx = queue.receiver().map_err(|e| Failure::open(name, e))?;
     let mut out = BufWriter::with_capacity(OUTPUT_BUFFER, io::stdout().lock());
     let result = copy(&mut rx, &mut out, format, count, timeout, name);
-    // Whatever stopped the copy, what was received gets written out.
+    // Every batch was flushed before it was released; this writes nothing
+    // unless a failure came between.
     let flushed = out.flush().map_err(Failure::stdout);
     result.and(flushed)
 }
@@ -51,41 +54,56 @@ fn copy(
 ) -> Result<(), Failure> {
     let corrupted = |e: &dyn std::fmt::Display| Failure::error(format_args!("queue {name:?}: {e}"));
     let mut written = 0u64;
-    while count.is_none_or(|count| written < count) {
-        let write = |bytes: &[u8]| write_message(out, format, bytes);
-        // Take what is waiting without a system call; flush the batch to
-        // the reader before waiting, so an interactive reader sees each
-        // message promptly and a bulk transfer still writes in big blocks.
-        let next = match rx.try_recv_with(write) {
-            Ok(result) => Next::Written(result),
-            Err(TryRecvError::Disconnected) => Next::Disconnected,
-            Err(TryRecvError::Empty) => {
-                out.flush().map_err(Failure::stdout)?;
-                let write = |bytes: &[u8]| write_message(out, format, bytes);
-                match timeout {
-                    None => match rx.recv_with(write) {
-                        Ok(result) => Next::Written(result),
-                        Err(RecvError::Disconnected) => Next::Disconnected,
-                        Err(e) => return Err(corrupted(&e)),
-                    },
-                    Some(timeout) => match rx.recv_with_timeout(timeout, write) {
-                        Ok(result) => Next::Written(result),
-                        Err(RecvTimeoutError::Timeout) => Next::TimedOut,
-                        Err(RecvTimeoutError::Disconnected) => Next::Disconnected,
-                        Err(e) => return Err(corrupted(&e)),
-                    },
-                }
-            }
-            Err(e) => return Err(corrupted(&e)),
+    loop {
+        let left = match count {
+            Some(count) if written >= count => return Ok(()),
+            Some(count) => count - written,
+            None => u64::MAX,
         };
-        match next {
-            Next::Written(result) => result.map_err(Failure::stdout)?,
-            Next::TimedOut => return Err(Failure::timed_out()),
-            Next::Disconnected => break,
-        }
-        written += 1;
+        let batch = match timeout {
+            None => match rx.recv_batch() {
+                Ok(batch) => batch,
+                Err(RecvError::Disconnected) => break,
+                Err(e) => return Err(corrupted(&e)),
+            },
+            Some(timeout) => match rx.recv_batch_timeout(timeout) {
+                Ok(batch) => batch,
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => return Err(Failure::timed_out()),
+                Err(e) => return Err(corrupted(&e)),
+            },
+        };
+        written += write_batch(batch, out, format, left)?;
     }
-    Ok(())
+    // The sender is gone and every message it committed was written.
+    match rx.last_departure() {
+        Some(Departure::Died { pid }) => Err(Failure::peer_died(format_args!(
+            "queue {name:?}: the sender's process (pid {pid}) died"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Writes up to `left` messages of `batch` (and about `BATCH_BYTES`) to
+/// `out` and flushes it, then releases them; returns how many. On a write
+/// error the batch is dropped unreleased: its messages stay in the queue.
+fn write_batch(
+    mut batch: Batch<'_>,
+    out: &mut impl Write,
+    format: Format,
+    left: u64,
+) -> Result<u64, Failure> {
+    let mut taken = 0;
+    let mut bytes = 0;
+    while taken < left && bytes < BATCH_BYTES {
+        let Some(msg) = batch.next() else { break };
+        write_message(out, format, msg).map_err(Failure::stdout)?;
+        bytes += msg.len() + 1;
+        taken += 1;
+    }
+    out.flush().map_err(Failure::stdout)?;
+    batch.release();
+    Ok(taken)
 }
 
 /// Writes one message in `format`.

@@ -2,18 +2,19 @@
 
 use std::io::{self, BufRead, BufReader, Read};
 
-use shmq::{SendError, Sender};
+use shmq::{Departure, SendError, Sender};
 
 use crate::args::{EndOptions, Format};
-use crate::status::Failure;
+use crate::status::{self, Failure};
 
 /// Size of the standard input buffer.
 const INPUT_BUFFER: usize = 64 << 10;
 
 /// Attaches a sender to `name` (creating the queue unless `--no-create`)
-/// and sends standard input in `format`. The sender is dropped, so the
+/// and sends standard input in `format`; with `flush`, then waits until
+/// the receiver has taken every message. The sender is dropped, so the
 /// receiver sees the disconnect, before this returns.
-pub fn run(name: &str, format: Format, options: &EndOptions) -> Result<(), Failure> {
+pub fn run(name: &str, format: Format, flush: bool, options: &EndOptions) -> Result<(), Failure> {
     let queue = options.queue(name)?;
     let mut tx = Messages {
         tx: queue.sender().map_err(|e| Failure::open(name, e))?,
@@ -25,7 +26,11 @@ pub fn run(name: &str, format: Format, options: &EndOptions) -> Result<(), Failu
         Format::Lines => send_lines(&mut input, &mut tx),
         Format::Raw => send_raw(&mut input, &mut tx),
         Format::Framed => send_frames(&mut input, &mut tx),
+    }?;
+    if flush {
+        tx.flush()?;
     }
+    Ok(())
 }
 
 /// The sender, with what error messages need.
@@ -46,11 +51,38 @@ impl Messages<'_> {
                 self.sent += 1;
                 Ok(())
             }
-            Err(SendError::Disconnected) => Err(Failure::error(format_args!(
-                "queue {:?}: the receiver disconnected ({} messages sent)",
-                self.name, self.sent
-            ))),
-            Err(e) => Err(Failure::error(format_args!("queue {:?}: {e}", self.name))),
+            Err(e) => Err(self.failure(e, "")),
+        }
+    }
+
+    /// Waits until the receiver has taken every message.
+    fn flush(&mut self) -> Result<(), Failure> {
+        self.tx
+            .flush()
+            .map_err(|e| self.failure(e, " before taking every message"))
+    }
+
+    /// The failure for `error`; `when` completes "the receiver detached".
+    fn failure(&self, error: SendError, when: &str) -> Failure {
+        let SendError::Disconnected = error else {
+            return Failure::error(format_args!("queue {:?}: {error}", self.name));
+        };
+        // What the receiver did not take (a receiver killed while writing
+        // out a batch has taken none of it) stays in the queue.
+        let fate = format!(
+            "{} sent; {} left in the queue for the next receiver",
+            status::count(self.sent, "message"),
+            self.tx.len()
+        );
+        match self.tx.last_departure() {
+            Some(Departure::Died { pid }) => Failure::peer_died(format_args!(
+                "queue {:?}: the receiver's process (pid {pid}) died{when} ({fate})",
+                self.name
+            )),
+            _ => Failure::error(format_args!(
+                "queue {:?}: the receiver detached{when} ({fate})",
+                self.name
+            )),
         }
     }
 

@@ -1,14 +1,23 @@
 //! Exit statuses, and the failures that lead to them.
+//!
+//! The statuses are listed in the top-level `--help` (see `args`), which a
+//! test checks against these constants.
 
 use std::fmt::Display;
-use std::io;
+use std::io::{self, Write};
 
-use shmq::OpenError;
+use shmq::{OpenError, OpenErrorKind};
 
 /// A general error.
 pub const ERROR: u8 = 1;
+/// A usage error: an unknown option, or an invalid option value or queue
+/// name (the argument parser exits with it too).
+pub const USAGE: u8 = 2;
 /// `recv --timeout` expired.
 pub const TIMED_OUT: u8 = 3;
+/// The process at the other end of the queue died (recv: the sender,
+/// after every message it committed was written; send: the receiver).
+pub const PEER_DIED: u8 = 4;
 /// Standard output was closed under us (128 + SIGPIPE, as a shell reports a
 /// program killed by SIGPIPE).
 pub const BROKEN_PIPE: u8 = 141;
@@ -24,29 +33,49 @@ pub struct Failure {
 impl Failure {
     /// A general error with this message.
     pub fn error(message: impl Display) -> Self {
+        Failure::with_code(ERROR, message)
+    }
+
+    /// A usage error (an invalid option value) with this message.
+    pub fn usage(message: impl Display) -> Self {
+        Failure::with_code(USAGE, message)
+    }
+
+    /// The other end's process died; `message` says which and what
+    /// became of the messages.
+    pub fn peer_died(message: impl Display) -> Self {
+        Failure::with_code(PEER_DIED, message)
+    }
+
+    fn with_code(code: u8, message: impl Display) -> Self {
         Failure {
-            code: ERROR,
+            code,
             message: Some(message.to_string()),
         }
     }
 
     /// `recv --timeout` expired.
     pub fn timed_out() -> Self {
-        Failure {
-            code: TIMED_OUT,
-            message: Some("timed out".to_owned()),
-        }
+        Failure::with_code(TIMED_OUT, "timed out")
     }
 
-    /// An error opening, creating or attaching to the queue `name`.
+    /// An error opening, creating, inspecting or attaching to the queue
+    /// `name`. An invalid name or invalid settings are usage errors.
     pub fn open(name: &str, error: OpenError) -> Self {
-        Failure::error(match error {
-            // The library's message already quotes the name.
-            OpenError::InvalidName { .. } => error.to_string(),
-            OpenError::NotFound => format!("no such queue {name:?}"),
-            OpenError::AlreadyExists => format!("queue {name:?} already exists"),
-            other => format!("queue {name:?}: {other}"),
-        })
+        let code = match error.kind() {
+            OpenErrorKind::InvalidName { .. } | OpenErrorKind::InvalidOptions(_) => USAGE,
+            _ => ERROR,
+        };
+        let message = match error.kind() {
+            // Shorter than the library's, whose advice is for programs.
+            OpenErrorKind::NotFound => format!("no such queue {name:?}"),
+            OpenErrorKind::AlreadyExists => format!("queue {name:?} already exists"),
+            // The library's message names the queue (or quotes the name).
+            OpenErrorKind::InvalidName { .. } => error.to_string(),
+            _ if error.queue().is_some() => error.to_string(),
+            kind => format!("queue {name:?}: {kind}"),
+        };
+        Failure::with_code(code, message)
     }
 
     /// A failed write to standard output: quiet for a closed pipe.
@@ -64,5 +93,32 @@ impl Failure {
     /// A failed read from standard input.
     pub fn stdin(error: io::Error) -> Self {
         Failure::error(format_args!("cannot read standard input: {error}"))
+    }
+}
+
+/// Prints a warning: one line on standard error, `shmq: warning: ...`.
+pub fn warn(message: impl Display) {
+    // Nothing better to do if standard error is gone.
+    let _ = writeln!(io::stderr(), "shmq: warning: {message}");
+}
+
+/// "1 message", "2 messages": `count` and `noun`, plural unless one.
+pub fn count(count: u64, noun: &str) -> String {
+    if count == 1 {
+        format!("{count} {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts() {
+        assert_eq!(count(0, "message"), "0 messages");
+        assert_eq!(count(1, "message"), "1 message");
+        assert_eq!(count(2, "message"), "2 messages");
     }
 }

@@ -1,154 +1,16 @@
-//! End-to-end tests of the `shmq` binary: each runs it as child processes
-//! on a queue of its own, removed when the test ends (even on failure).
+//! End-to-end tests of the `shmq` binary's formats and options: each runs
+//! it as child processes on a queue of its own, removed when the test ends
+//! (even on failure). `lifecycle.rs` tests ends coming, going and dying.
+
+mod support;
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::Mutex;
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-const SHMQ: &str = env!("CARGO_BIN_EXE_shmq");
-
-/// Longest a child may run before the test kills it and fails.
-const CHILD_LIMIT: Duration = Duration::from_secs(20);
-
-/// A queue name unique to this test process and test; the segment is
-/// removed on drop.
-struct TestQueue {
-    name: String,
-}
-
-impl TestQueue {
-    fn new(tag: &str) -> Self {
-        static COUNTER: Mutex<u32> = Mutex::new(0);
-        let n = {
-            let mut counter = COUNTER.lock().unwrap_or_else(|e| e.into_inner());
-            *counter += 1;
-            *counter
-        };
-        let queue = TestQueue {
-            name: format!("shmq-cli-test-{}-{n}-{tag}", std::process::id()),
-        };
-        let _ = std::fs::remove_file(queue.path());
-        queue
-    }
-
-    fn path(&self) -> PathBuf {
-        PathBuf::from(format!("/dev/shm/shmq.{}", self.name))
-    }
-
-    /// `shmq <sub> <name> <args...>`, not started.
-    fn cmd(&self, sub: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new(SHMQ);
-        cmd.arg(sub).arg(&self.name).args(args);
-        cmd
-    }
-}
-
-impl Drop for TestQueue {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(self.path());
-    }
-}
-
-/// Starts `cmd` with `input` fed to its standard input from a thread and
-/// its output captured.
-fn spawn_with_input(cmd: &mut Command, input: Vec<u8>) -> Child {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn shmq");
-    let mut stdin = child.stdin.take().expect("stdin");
-    thread::spawn(move || {
-        // The child may exit without reading it all (an error case).
-        let _ = stdin.write_all(&input);
-    });
-    child
-}
-
-/// Starts `cmd` with no input and its output captured.
-fn spawn(cmd: &mut Command) -> Child {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn shmq")
-}
-
-/// Waits for `child` (killing it after `CHILD_LIMIT`) and collects its
-/// output.
-fn finish(mut child: Child) -> Output {
-    let reader = |pipe: Option<Box<dyn Read + Send>>| {
-        thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                pipe.read_to_end(&mut bytes).expect("read child output");
-            }
-            bytes
-        })
-    };
-    let stdout = reader(child.stdout.take().map(|p| Box::new(p) as _));
-    let stderr = reader(child.stderr.take().map(|p| Box::new(p) as _));
-    let status = wait_limited(&mut child);
-    Output {
-        status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    }
-}
-
-fn wait_limited(child: &mut Child) -> ExitStatus {
-    let deadline = Instant::now() + CHILD_LIMIT;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait for shmq") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("shmq did not finish within {CHILD_LIMIT:?}");
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Runs `cmd` with `input` to completion.
-fn run(cmd: &mut Command, input: &[u8]) -> Output {
-    finish(spawn_with_input(cmd, input.to_vec()))
-}
-
-fn stderr_text(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Asserts `out` succeeded, showing its stderr if not.
-#[track_caller]
-fn assert_ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "status {:?}, stderr: {}",
-        out.status,
-        stderr_text(out)
-    );
-}
-
-/// Asserts `out` failed with `code` and exactly one line on stderr, which
-/// starts `shmq: ` and contains `needle`.
-#[track_caller]
-fn assert_fails(out: &Output, code: i32, needle: &str) {
-    let err = stderr_text(out);
-    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
-    assert!(!err.contains("panicked"), "stderr: {err}");
-    assert!(
-        err.starts_with("shmq: ") && err.ends_with('\n') && err.lines().count() == 1,
-        "not one `shmq: ` line: {err:?}"
-    );
-    assert!(err.contains(needle), "{needle:?} not in {err:?}");
-}
+use support::*;
 
 /// Encodes `frames` in the `--framed` format.
 fn framed(frames: &[&[u8]]) -> Vec<u8> {
@@ -160,34 +22,24 @@ fn framed(frames: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-/// Waits until `shmq stat` shows a `role` ("sender" or "receiver") attached.
-fn wait_attached(q: &TestQueue, role: &str) {
-    let deadline = Instant::now() + CHILD_LIMIT;
-    let needle = format!("\"{role}\":{{\"pid\":");
-    loop {
-        let out = run(&mut q.cmd("stat", &["--json"]), b"");
-        let json = String::from_utf8_lossy(&out.stdout);
-        if json
-            .split(&needle)
-            .nth(1)
-            .is_some_and(|rest| !rest.starts_with("null"))
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "no {role} attached: {json}");
-        thread::sleep(Duration::from_millis(10));
-    }
+/// Sends `input` with `send <send_args>` to a `recv <recv_args>` attached
+/// first, and returns what recv wrote once both have ended (both must
+/// succeed).
+fn transfer(q: &TestQueue, send_args: &[&str], input: &[u8], recv_args: &[&str]) -> Vec<u8> {
+    let recv = spawn(&mut q.cmd("recv", recv_args));
+    wait_attached(q, "receiver", Some(recv.id()));
+    assert_ok(&run(&mut q.cmd("send", send_args), input));
+    let out = finish(recv);
+    assert_ok(&out);
+    out.stdout
 }
 
 #[test]
 fn lines_round_trip_keeps_bytes_but_the_newline() {
     let q = TestQueue::new("lines");
     let input = b"first\n\nwith cr\r\n  spaced \t\nno newline at the end";
-    assert_ok(&run(&mut q.cmd("send", &[]), input));
-    let out = run(&mut q.cmd("recv", &[]), b"");
-    assert_ok(&out);
     assert_eq!(
-        out.stdout,
+        transfer(&q, &[], input, &[]),
         b"first\n\nwith cr\r\n  spaced \t\nno newline at the end\n"
     );
 }
@@ -195,24 +47,17 @@ fn lines_round_trip_keeps_bytes_but_the_newline() {
 #[test]
 fn empty_input_sends_nothing_and_recv_ends_on_disconnect() {
     let q = TestQueue::new("empty");
-    assert_ok(&run(&mut q.cmd("send", &[]), b""));
-    let out = run(&mut q.cmd("recv", &[]), b"");
-    assert_ok(&out);
-    assert!(out.stdout.is_empty());
+    assert!(transfer(&q, &[], b"", &[]).is_empty());
 }
 
 #[test]
 fn recv_writes_every_message_then_exits_zero_after_sender_disconnects() {
     let q = TestQueue::new("drain");
     let input: String = (0..1000).map(|i| format!("message {i}\n")).collect();
-    assert_ok(&run(&mut q.cmd("send", &[]), input.as_bytes()));
-    let stat = run(&mut q.cmd("stat", &[]), b"");
-    assert_ok(&stat);
-    let stat = String::from_utf8_lossy(&stat.stdout);
-    assert!(stat.contains("messages queued   1000\n"), "{stat}");
-    let out = run(&mut q.cmd("recv", &[]), b"");
-    assert_ok(&out);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), input);
+    // More than the ring holds: the sender waits for the receiver.
+    let ring = ["--slots", "64"];
+    let out = transfer(&q, &ring, input.as_bytes(), &ring);
+    assert_eq!(String::from_utf8_lossy(&out), input);
 }
 
 #[test]
@@ -241,10 +86,7 @@ fn framed_round_trip_including_an_empty_frame() {
     let binary: Vec<u8> = (0..=255u8).chain(0..=255).collect();
     let frames: [&[u8]; 5] = [b"one", b"", &binary, b"\n\r\0", b"last"];
     let input = framed(&frames);
-    assert_ok(&run(&mut q.cmd("send", &["--framed"]), &input));
-    let out = run(&mut q.cmd("recv", &["--framed"]), b"");
-    assert_ok(&out);
-    assert_eq!(out.stdout, input);
+    assert_eq!(transfer(&q, &["--framed"], &input, &["--framed"]), input);
 }
 
 #[test]
@@ -255,9 +97,7 @@ fn truncated_frame_fails_after_sending_the_complete_ones() {
     input.extend_from_slice(b"abc");
     let out = run(&mut q.cmd("send", &["--framed"]), &input);
     assert_fails(&out, 1, "frame 3 is truncated");
-    let out = run(&mut q.cmd("recv", &[]), b"");
-    assert_ok(&out);
-    assert_eq!(out.stdout, b"whole\nalso whole\n");
+    assert_eq!(drain(&q, &[]), b"whole\nalso whole\n");
 
     // Input ending inside a length prefix.
     let q = TestQueue::new("truncated-prefix");
@@ -276,9 +116,7 @@ fn too_long_line_fails_after_sending_the_earlier_ones() {
     let input = b"12345678\nthis line is longer than eight bytes\nnever sent\n";
     let out = run(&mut q.cmd("send", &["--max-message", "8"]), input);
     assert_fails(&out, 1, "line 2 is larger than the maximum message size");
-    let out = run(&mut q.cmd("recv", &[]), b"");
-    assert_ok(&out);
-    assert_eq!(out.stdout, b"12345678\n");
+    assert_eq!(drain(&q, &[]), b"12345678\n");
 }
 
 #[test]
@@ -312,7 +150,7 @@ fn recv_timeout_on_empty_queue_exits_with_status_3() {
 fn recv_started_first_waits_for_the_sender_then_ends_on_disconnect() {
     let q = TestQueue::new("waits");
     let recv = spawn(&mut q.cmd("recv", &["--wait", "block"]));
-    wait_attached(&q, "receiver");
+    wait_attached(&q, "receiver", None);
     thread::sleep(Duration::from_millis(100));
     let mut recv = recv;
     assert!(
@@ -330,7 +168,7 @@ fn recv_started_first_waits_for_the_sender_then_ends_on_disconnect() {
 fn second_receiver_is_refused() {
     let q = TestQueue::new("tworx");
     let first = spawn(&mut q.cmd("recv", &[]));
-    wait_attached(&q, "receiver");
+    wait_attached(&q, "receiver", None);
     let out = run(&mut q.cmd("recv", &[]), b"");
     assert_fails(
         &out,
@@ -357,7 +195,7 @@ fn second_sender_is_refused() {
         .expect("spawn shmq");
     let mut first_input = first.stdin.take().unwrap();
     first_input.write_all(b"from the first\n").unwrap();
-    wait_attached(&q, "sender");
+    wait_attached(&q, "sender", None);
     let out = run(&mut q.cmd("send", &[]), b"from the second\n");
     assert_fails(
         &out,
@@ -366,9 +204,7 @@ fn second_sender_is_refused() {
     );
     drop(first_input);
     assert_ok(&finish(first));
-    let out = run(&mut q.cmd("recv", &[]), b"");
-    assert_ok(&out);
-    assert_eq!(out.stdout, b"from the first\n");
+    assert_eq!(drain(&q, &[]), b"from the first\n");
 }
 
 #[test]
@@ -415,9 +251,9 @@ fn create_list_stat_rm() {
         "max message size  1024 bytes",
         "messages queued   2",
         "slots used        2",
-        "pid               none        none",
-        "messages          2           0",
-        "attaches          1           0",
+        "state             detached                never attached",
+        "messages          2                       0",
+        "attaches          1                       0",
     ] {
         assert!(text.lines().any(|l| l == line), "{line:?} not in:\n{text}");
     }
@@ -428,7 +264,8 @@ fn create_list_stat_rm() {
     for field in [
         "\"slots\":8",
         "\"messages_queued\":2",
-        "\"receiver\":{\"pid\":null",
+        "\"sender\":{\"state\":\"detached\",\"pid\":null,",
+        "\"receiver\":{\"state\":\"never_attached\",\"pid\":null,",
     ] {
         assert!(json.contains(field), "{field} not in {json}");
     }
@@ -464,7 +301,7 @@ fn invalid_names_give_one_clear_line() {
         ("create", ""),
     ] {
         let out = run(Command::new(SHMQ).args([sub, name]), b"x\n");
-        assert_fails(&out, 1, &format!("invalid queue name {name:?}"));
+        assert_fails(&out, 2, &format!("invalid queue name {name:?}"));
     }
     let out = run(Command::new(SHMQ).args(["create", "bad/name"]), b"");
     assert_eq!(
@@ -476,25 +313,18 @@ fn invalid_names_give_one_clear_line() {
 #[test]
 fn invalid_options_are_reported() {
     let q = TestQueue::new("options");
-    // Not a power of two: the library says which setting is wrong.
-    assert_fails(
-        &run(&mut q.cmd("create", &["--slots", "3"]), b""),
-        1,
-        "invalid queue options",
-    );
-    assert!(!q.path().exists());
     // Bad values are usage errors, from the argument parser.
     for args in [
         &["--mode", "9"][..],
         &["--slots", "many"],
         &["--raw", "--framed"],
     ] {
-        let out = run(&mut q.cmd("send", args), b"");
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(!stderr_text(&out).contains("panicked"));
+        assert_usage_error(&run(&mut q.cmd("send", args), b""), &args.join(" "));
     }
-    let out = run(&mut q.cmd("recv", &["--timeout", "soon"]), b"");
-    assert_eq!(out.status.code(), Some(2));
+    assert!(!q.path().exists());
+    let out = run(&mut q.cmd("create", &["--slots", "3"]), b"");
+    assert_usage_error(&out, "--slots 3");
+    assert!(stderr_text(&out).contains("not a power of two"));
 }
 
 #[test]
@@ -521,8 +351,9 @@ fn closed_stdout_ends_recv_quietly() {
         stderr_text(&out)
     );
     assert!(out.stderr.is_empty(), "stderr: {}", stderr_text(&out));
-    // The sender is told its receiver went away.
-    assert_fails(&finish(send), 1, "the receiver disconnected");
+    // The sender is told its receiver went away, and that what it did not
+    // write is still queued.
+    assert_fails(&finish(send), 1, "the receiver detached (");
 }
 
 #[test]
@@ -530,7 +361,23 @@ fn recv_help_documents_exit_statuses() {
     let out = run(Command::new(SHMQ).args(["recv", "--help"]), b"");
     assert_ok(&out);
     let help = String::from_utf8(out.stdout).unwrap();
-    for status in ["  0 ", "  1 ", "  3 ", "  141 "] {
+    for status in ["  0 ", "  1 ", "  2 ", "  3 ", "  4 ", "  141 "] {
         assert!(help.contains(status), "{status:?} not in:\n{help}");
     }
+    assert!(help.contains("stay in the queue"), "{help}");
+}
+
+#[test]
+fn send_help_documents_exit_statuses_and_flush() {
+    let out = run(Command::new(SHMQ).args(["send", "--help"]), b"");
+    assert_ok(&out);
+    let help = String::from_utf8(out.stdout).unwrap();
+    for status in ["  0 ", "  1 ", "  2 ", "  4 "] {
+        assert!(help.contains(status), "{status:?} not in:\n{help}");
+    }
+    assert!(help.contains("--flush"), "{help}");
+    assert!(
+        help.contains("without a live receiver it waits for one"),
+        "{help}"
+    );
 }
