@@ -30,6 +30,24 @@ fn help_lists_every_exit_status() {
     assert_eq!(listed, ["0", "1", "2", "3", "4", "141"], "{help}");
 }
 
+/// The README's exit status table lists the same statuses as `--help`.
+#[test]
+fn readme_lists_the_same_exit_statuses() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let table = readme
+        .split_once("| exit status |")
+        .expect("an exit status table in README.md")
+        .1;
+    let listed: Vec<&str> = table
+        .lines()
+        .skip(2) // the rest of the header line, and the separator
+        .map_while(|line| line.strip_prefix("| "))
+        .filter_map(|row| row.split_whitespace().next())
+        .collect();
+    assert_eq!(listed, ["0", "1", "2", "3", "4", "141"], "{table}");
+}
+
 #[test]
 fn invalid_values_are_usage_errors() {
     let q = TestQueue::new("usage");
