@@ -108,6 +108,15 @@ fn barrier_ready(control: &crate::layout::ControlLine) -> bool {
     ready
 }
 
+/// Where the receiver sleeps, waiting for a record or for a sender.
+fn receiver_bed(header: &crate::layout::Header) -> wait::Bed<'_> {
+    wait::Bed {
+        slot: &header.control.rx,
+        symmetric: &header.control.symmetric,
+        sleeps: &header.consumer.counters.sleeps,
+    }
+}
+
 /// Checks an index pair read from the segment.
 #[inline]
 fn check_indices(tail: u64, head: u64, slots: u64) -> Result<(), CorruptedError> {
@@ -859,11 +868,7 @@ impl Consumer {
         wait::wait_until(
             self.strategy,
             deadline,
-            wait::Bed {
-                slot: &header.control.rx,
-                symmetric: &header.control.symmetric,
-                sleeps: &header.consumer.counters.sleeps,
-            },
+            receiver_bed(header),
             &mut self.wait,
             false,
             |liveness| {
@@ -1168,11 +1173,7 @@ impl Consumer {
         wait::wait_until(
             self.strategy,
             deadline,
-            wait::Bed {
-                slot: &header.control.rx,
-                symmetric: &header.control.symmetric,
-                sleeps: &header.consumer.counters.sleeps,
-            },
+            receiver_bed(header),
             &mut self.wait,
             false,
             // SYNC: sleep-register: `Producer::attach` raises the epoch and
