@@ -1,8 +1,10 @@
 //! End-to-end tests of `shmq bench`: a tiny run of every transport in
-//! every mode, its JSON records, its SVG plot, and that it leaves nothing behind.
+//! every mode (two pairs of blocks each), its JSON records, its SVG plot,
+//! and that it leaves nothing behind.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -13,7 +15,7 @@ const SHMQ: &str = env!("CARGO_BIN_EXE_shmq");
 /// Longest a run may take before the test kills it and fails.
 const RUN_LIMIT: Duration = Duration::from_secs(60);
 
-/// Every latency transport, in the order of a round.
+/// Every latency transport, in the order of the report.
 const LATENCY: [&str; 9] = [
     "floor",
     "floor-record",
@@ -26,7 +28,7 @@ const LATENCY: [&str; 9] = [
     "mq",
 ];
 
-/// Every idle-peer transport, in the order of a round.
+/// Every idle-peer transport, in the order of the report.
 const IDLE: [&str; 7] = [
     "floor",
     "floor-record",
@@ -38,7 +40,24 @@ const IDLE: [&str; 7] = [
 ];
 
 /// Every throughput subject.
-const THROUGHPUT: [&str; 5] = ["memcpy", "floor", "shmq-spin", "shmq-default", "uds"];
+const THROUGHPUT: [&str; 6] = [
+    "memcpy",
+    "floor",
+    "floor-record",
+    "shmq-spin",
+    "shmq-default",
+    "uds",
+];
+
+/// Pairs of blocks per transport in the test's run (`--rounds`).
+const PAIRS: u64 = 2;
+/// Round trips per latency block (`--iters`); transports that sleep on
+/// every message make a tenth as many, idle-peer blocks at least 5.
+const ITERS: u64 = 200;
+/// Messages per throughput block at 64 bytes: 100 per iteration, the
+/// socket's at least 2 MiB.
+const STREAM: u64 = 100 * ITERS;
+const SOCKET_STREAM: u64 = (2 << 20) / 64;
 
 /// A directory of the test's own, removed on drop.
 struct TempDir(PathBuf);
@@ -59,9 +78,16 @@ impl Drop for TempDir {
     }
 }
 
+/// Held while a benchmark runs: two at once would share the two CPUs.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 /// Runs `shmq bench ARGS`, killing it after `RUN_LIMIT`; returns its
 /// output and its pid.
 fn bench(args: &[&str]) -> (Output, u32) {
+    // A test that failed while holding the lock poisoned it; go on.
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let child = Command::new(SHMQ)
         .arg("bench")
         .args(args)
@@ -110,6 +136,40 @@ fn num(record: &Value, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("{key} is not a number in {record}"))
 }
 
+/// Checks the paired-ratio fields of `record`: `ratio` names the ratio,
+/// its quartiles are ordered around `median_key`'s value over `pairs`
+/// pairs, and the per-placement counts add up to them (the run is pinned
+/// to two CPUs, so every cycle was probed).
+fn check_pairs(record: &Value, ratio: &str, median_key: &str, pairs: u64) {
+    assert_eq!(record["ratio"], ratio, "{record}");
+    assert_eq!(int(record, "pairs"), pairs, "{record}");
+    let (q1, median, q3) = (
+        num(record, "ratio_q1"),
+        num(record, "ratio_median"),
+        num(record, "ratio_q3"),
+    );
+    assert!(0.0 < q1 && q1 <= median && median <= q3, "{record}");
+    assert_eq!(median, num(record, median_key), "{record}");
+    let mut placed = 0;
+    for placement in ["fast", "mid", "slow"] {
+        let n = int(record, &format!("pairs_{placement}"));
+        placed += n;
+        let key = format!("ratio_{placement}_median");
+        assert_eq!(n > 0, record[&key].is_number(), "{key}: {record}");
+        if n > 0 {
+            let (q1, q3) = (
+                num(record, &format!("ratio_{placement}_q1")),
+                num(record, &format!("ratio_{placement}_q3")),
+            );
+            assert!(
+                q1 <= num(record, &key) && num(record, &key) <= q3,
+                "{record}"
+            );
+        }
+    }
+    assert_eq!(placed, pairs, "every pair has a placement: {record}");
+}
+
 /// Names in `dir` that this run (by its pid) created.
 fn leftovers(dir: &Path, pid: u32) -> Vec<String> {
     let tag = format!("shmq-bench-{pid}-");
@@ -131,9 +191,9 @@ fn every_transport_gives_sane_records_and_a_plot() {
     let (out, pid) = bench(&[
         "--quick",
         "--iters",
-        "200",
+        &ITERS.to_string(),
         "--rounds",
-        "1",
+        &PAIRS.to_string(),
         "--sizes",
         "64",
         "--json",
@@ -150,21 +210,39 @@ fn every_transport_gives_sane_records_and_a_plot() {
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
         .collect();
-    assert_eq!(
-        all[0]["record"], "run",
-        "the first record describes the run"
+    let run = &all[0];
+    assert_eq!(run["record"], "run", "the first record describes the run");
+    assert_eq!(run["rounds"], PAIRS);
+    assert_eq!(run["pairs"], PAIRS);
+    assert_eq!(run["method"], "paired");
+    assert_eq!(run["idle_gap_us"], 200);
+    assert!(
+        num(run, "placement_fast_below_ns") < num(run, "placement_slow_above_ns"),
+        "{run}"
     );
-    assert_eq!(all[0]["rounds"], 1);
-    assert_eq!(all[0]["idle_gap_us"], 200);
+    assert!(
+        run["pinning"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("parent on CPU")),
+        "the test needs two CPUs to pin to: {run}"
+    );
 
+    // Every other latency transport is paired with the floor, whose row
+    // pools its blocks from every group.
+    let groups = LATENCY.len() as u64 - 1;
     for transport in LATENCY {
         let found = records(&all, "latency", transport);
         assert_eq!(found.len(), 1, "one latency record for {transport}");
         let r = found[0];
         assert!(r["skipped"].is_null(), "{transport} was skipped: {r}");
         assert_eq!(r["size"], 64);
-        assert_eq!(r["round"], 1);
-        assert_eq!(int(r, "samples"), 200, "{r}");
+        assert!(r["round"].is_null(), "no rounds any more: {r}");
+        let (pairs, per_block) = match transport {
+            "floor" => (groups * PAIRS, ITERS),
+            "shmq-block" | "uds" | "pipe" | "tcp" | "mq" => (PAIRS, ITERS / 10),
+            _ => (PAIRS, ITERS),
+        };
+        assert_eq!(int(r, "samples"), pairs * per_block, "{r}");
         let (p50, p99, p999, max) = (
             int(r, "p50_ns"),
             int(r, "p99_ns"),
@@ -177,13 +255,20 @@ fn every_transport_gives_sane_records_and_a_plot() {
         );
         assert!(num(r, "mean_ns") > 0.0, "{r}");
         assert!(r["msgs_per_s"].is_null(), "{r}");
+        assert!(r["rate_vs_floor_record"].is_null(), "{r}");
         assert!(
-            num(r, "p50_vs_floor") > 0.0 && num(r, "p999_vs_uds") > 0.0,
+            num(r, "p50_vs_floor") > 0.0
+                && num(r, "p999_vs_floor") > 0.0
+                && num(r, "mean_vs_floor") > 0.0
+                && num(r, "p999_vs_uds") > 0.0,
             "{r}"
         );
+        check_pairs(r, "p50/floor", "p50_vs_floor", pairs);
     }
     let floor = records(&all, "latency", "floor")[0];
     assert_eq!(num(floor, "p50_vs_floor"), 1.0);
+    assert_eq!(num(floor, "ratio_q1"), 1.0);
+    assert_eq!(num(floor, "ratio_q3"), 1.0);
     let uds = records(&all, "latency", "uds")[0];
     assert_eq!(num(uds, "p999_vs_uds"), 1.0);
     for shmq in ["shmq-spin", "shmq-default", "shmq-block"] {
@@ -191,13 +276,15 @@ fn every_transport_gives_sane_records_and_a_plot() {
         assert!(num(r, "sleeps_per_msg") >= 0.0, "{r}");
     }
 
-    // A fifth of --iters, each after the default 200 us gap.
+    // Idle peer: one group of every transport, blocks of (at least) 5
+    // round trips, each after the default 200 us gap; ratios to the floor
+    // and the socket of the same cycle.
     for transport in IDLE {
         let found = records(&all, "idle", transport);
         assert_eq!(found.len(), 1, "one idle record for {transport}");
         let r = found[0];
         assert!(r["skipped"].is_null(), "{transport} was skipped: {r}");
-        assert_eq!(int(r, "samples"), 40, "{r}");
+        assert_eq!(int(r, "samples"), PAIRS * 5, "{r}");
         let (p50, p999, max) = (int(r, "p50_ns"), int(r, "p999_ns"), int(r, "max_ns"));
         assert!(0 < p50 && p50 <= p999 && p999 <= max, "{r}");
         assert!(num(r, "mean_ns") > 0.0, "{r}");
@@ -205,16 +292,19 @@ fn every_transport_gives_sane_records_and_a_plot() {
             num(r, "p50_vs_floor") > 0.0 && num(r, "p50_vs_uds") > 0.0,
             "{r}"
         );
+        check_pairs(r, "p50/floor", "p50_vs_floor", PAIRS);
     }
     for transport in ["tcp", "mq"] {
         assert!(records(&all, "idle", transport).is_empty(), "{transport}");
     }
-    // floor-record is a latency floor only; throughput's floor is the ring.
-    assert!(records(&all, "throughput", "floor-record").is_empty());
+    let uds = records(&all, "idle", "uds")[0];
+    assert_eq!(num(uds, "p50_vs_uds"), 1.0);
     // The gap outlasts the default spin: its peer slept.
     let default = records(&all, "idle", "shmq-default")[0];
     assert!(num(default, "sleeps_per_msg") > 0.1, "{default}");
 
+    // Throughput: memcpy and both ring floors in every group.
+    let groups = 3;
     for subject in THROUGHPUT {
         let found = records(&all, "throughput", subject);
         assert_eq!(found.len(), 1, "one throughput record for {subject}");
@@ -229,7 +319,25 @@ fn every_transport_gives_sane_records_and_a_plot() {
         );
         assert!(r["p50_ns"].is_null(), "{r}");
         assert!(num(r, "rate_vs_memcpy") > 0.0, "{r}");
+        assert!(num(r, "rate_vs_floor_record") > 0.0, "{r}");
+        let (q1, q3) = (num(r, "ratio_record_q1"), num(r, "ratio_record_q3"));
+        assert!(q1 <= num(r, "ratio_record_median") && num(r, "ratio_record_median") <= q3);
+        assert_eq!(
+            num(r, "ratio_record_median"),
+            num(r, "rate_vs_floor_record")
+        );
+        let (pairs, per_block) = match subject {
+            "memcpy" | "floor" | "floor-record" => (groups * PAIRS, STREAM),
+            "uds" => (PAIRS, SOCKET_STREAM),
+            _ => (PAIRS, STREAM),
+        };
+        assert_eq!(int(r, "samples"), pairs * per_block, "{r}");
+        check_pairs(r, "rate/floor", "rate_vs_floor", pairs);
     }
+    let ring = records(&all, "throughput", "floor")[0];
+    assert_eq!(num(ring, "rate_vs_floor"), 1.0);
+    let record_ring = records(&all, "throughput", "floor-record")[0];
+    assert_eq!(num(record_ring, "rate_vs_floor_record"), 1.0);
 
     let svg = std::fs::read_to_string(&plot).expect("the plot was written");
     assert!(svg.contains("<svg"), "an SVG document");
@@ -242,6 +350,43 @@ fn every_transport_gives_sane_records_and_a_plot() {
 
     assert_eq!(leftovers(Path::new("/dev/shm"), pid), Vec::<String>::new());
     assert_eq!(leftovers(&std::env::temp_dir(), pid), Vec::<String>::new());
+}
+
+#[test]
+fn the_tables_show_pairs_and_both_floors() {
+    let (out, _) = bench(&[
+        "--iters",
+        "100",
+        "--rounds",
+        "3",
+        "--sizes",
+        "64",
+        "--transports",
+        "shmq-spin",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    for expected in [
+        "paired blocks",
+        "placement",
+        "Per transport 3 pairs, each a floor block then the transport's",
+        "floor (ring)",
+        "floor-record (ring-record)",
+        "vs floor-record",
+    ] {
+        assert!(report.contains(expected), "no {expected:?} in:\n{report}");
+    }
+    // The floor is always measured, floor-record too in throughput, uds
+    // with the idle peer; nothing else was asked for.
+    for absent in ["\n  pipe ", "\n  tcp ", "\n  mq ", "\n  shmq-block "] {
+        assert!(!report.contains(absent), "{absent:?} in:\n{report}");
+    }
+    // shmq-spin's p50 ratio, with its quartiles.
+    let row = report
+        .lines()
+        .find(|l| l.trim_start().starts_with("shmq-spin "))
+        .expect("a shmq-spin row");
+    assert!(row.contains('[') && row.contains(']'), "{row}");
 }
 
 #[test]

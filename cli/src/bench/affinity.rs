@@ -4,7 +4,8 @@
 //! each peer to the second (`--cpus` picks others), so the two processes
 //! never share a core and the scheduler does not move them between
 //! measurements. The placement of the virtual CPUs on the host is another
-//! matter, which is why the driver interleaves the transports in rounds.
+//! matter, which is why the driver measures each transport in blocks
+//! alternating with the floor's, and probes the placement (see `schedule`).
 
 use std::io;
 

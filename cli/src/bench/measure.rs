@@ -1,59 +1,70 @@
-//! What is timed, and how.
+//! What is timed, and how: one block at a time.
 //!
-//! Every message carries its sequence number (from 1) in its first 8
-//! bytes, little-endian, and the low byte of it in its last byte; the rest
-//! is a fixed pattern. The side that receives a message checks both stamps,
-//! so a message that was skipped, repeated, reordered or cut short is an
-//! error, and neither the compiler nor a transport can skip the copies.
-//! The stop message has the sequence number `u64::MAX`.
+//! Every message carries its sequence number (from 1, counted per
+//! endpoint) in its first 8 bytes, little-endian, and the low byte of it in
+//! its last byte; the rest is a fixed pattern. The side that receives a
+//! message checks both stamps, so a message that was skipped, repeated,
+//! reordered or cut short is an error, and neither the compiler nor a
+//! transport can skip the copies. Two sequence numbers are reserved:
+//! [`SWITCH`] ends a block (the peer moves to its next endpoint) and
+//! [`STOP`] ends the run.
 //!
-//! **Latency** ([`PingPong`], parent side, and [`PeerRole::Echo`]): the
-//! parent stamps its message and sends it; the peer receives it into its
-//! own buffer and sends that buffer back; the parent receives the echo into
-//! a third buffer and checks it. First `warmup` round trips (discarded),
-//! then `timed` round trips, each between two `Instant::now()` reads (the
-//! monotonic clock, through the vDSO) and recorded in an HDR histogram, then
-//! a batch of `batch` round trips timed as a whole, whose mean carries no
-//! clock overhead. The timed samples include one clock read each (about
-//! 25 ns on the machines we measured).
+//! The peer serves several endpoints in turn, single-threaded (see
+//! `schedule`): it plays its role on one until a switch message, answers
+//! that, and waits on the next, so the two processes always agree on which
+//! endpoint is in use, and the parent can run a block on a transport right
+//! after a block on the floor, in the same two processes.
 //!
-//! **Idle-peer latency** ([`IdlePingPong`], with the same echoing peer):
-//! the same round trip, but before each one (warm-up included) the parent
-//! waits a fixed gap, untimed, longer than shmq's default spin budget, so
-//! the peer has been waiting that long when the message comes: a spinning
-//! peer is still polling, a spin-then-block one has given up and sleeps on
-//! its futex, a socket reader sleeps in the kernel. The parent busy-waits
-//! the gap on `Instant::now()` rather than sleeping: then only the peer is
-//! idle, the parent's CPU stays awake and warm (a sleeping parent would
-//! let its virtual CPU halt too, and the measured send would start on a
-//! CPU just woken by a timer), and the gap is exact instead of stretched
-//! by timer slack. The wait loop only reads the clock, without a
-//! spin-loop hint (see the loop). Each round trip is timed as in the latency mode; there
-//! is no untimed batch (it would contain the gaps), so the mean is that of
-//! the timed samples.
+//! **Latency block** ([`latency_block`], peer: [`echo_block`]): the parent
+//! stamps its message and sends it; the peer receives it into its own
+//! buffer and sends that buffer back; the parent receives the echo into a
+//! third buffer and checks it. First `warmup` round trips (discarded), then
+//! `timed` round trips, each between two `Instant::now()` reads (the
+//! monotonic clock, through the vDSO) and kept as a sample, then a batch of
+//! `batch` round trips timed as a whole, whose mean carries no clock
+//! overhead. The samples include one clock read each (about 25 ns on the
+//! machines we measured). Then the switch message, which the peer echoes
+//! before it moves on.
 //!
-//! **Throughput** ([`Produce`] and [`PeerRole::Receive`]): the parent
-//! sends `warmup + messages` stamped messages back to back; the peer
-//! receives and checks each, reads the clock after the last warm-up message
-//! and after the last message, and reports the difference. The rate is
-//! `messages` over that time: the steady state of the slower side, without
-//! the start-up.
+//! **Idle-peer latency block** (the same functions with a gap): before each
+//! round trip (warm-up included) the parent waits a fixed gap, untimed,
+//! longer than shmq's default spin budget, so the peer has been waiting
+//! that long when the message comes: a spinning peer is still polling, a
+//! spin-then-block one has given up and sleeps on its futex, a socket
+//! reader sleeps in the kernel. The parent busy-waits the gap on
+//! `Instant::now()` rather than sleeping: then only the peer is idle, the
+//! parent's CPU stays awake and warm (a sleeping parent would let its
+//! virtual CPU halt too, and the measured send would start on a CPU just
+//! woken by a timer), and the gap is exact instead of stretched by timer
+//! slack. The wait loop only reads the clock, without a spin-loop hint (see
+//! the loop). There is no untimed batch (it would contain the gaps), so the
+//! mean is that of the timed samples.
 //!
-//! **memcpy** ([`memcpy`]): one thread copying a buffer of the message size
-//! into another, as a reference for what moving the bytes costs at all.
+//! **Throughput block** ([`stream_block`], peer: [`receive_block`]): the
+//! parent sends `warmup + messages` stamped messages back to back, then the
+//! switch message, and waits for the peer's acknowledgement on the
+//! endpoint's back channel ([`Endpoint::recv_ack`]), so the next block
+//! starts with this one fully drained. The peer receives and checks each
+//! message, reads the clock after the last warm-up message and after the
+//! last message, and keeps the difference; it reports every block's time
+//! when the run stops. The rate is `messages` over that time: the steady
+//! state of the slower side, without the start-up and without the
+//! acknowledgement.
+//!
+//! **memcpy block** ([`Copier`]): one thread of the parent copying a buffer
+//! of the message size into another, as a reference for what moving the
+//! bytes costs at all.
 
 use std::hint::black_box;
-use std::io::Write;
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
-
-use super::error::{Context, Error, Result};
-use super::peer;
-use super::transport::{Endpoint, Job};
+use super::error::{Error, Result};
+use super::transport::Endpoint;
 
 /// Sequence number of the stop message.
 const STOP: u64 = u64::MAX;
+/// Sequence number of the switch message (the end of a block).
+const SWITCH: u64 = u64::MAX - 1;
 
 /// A message of `size` bytes with the fixed pattern (stamps not yet set).
 fn pattern(size: usize) -> Vec<u8> {
@@ -95,263 +106,292 @@ fn check(msg: &[u8], seq: u64) -> Result<()> {
     }
 }
 
-/// The stop message for `size`-byte messages.
-pub fn stop_message(size: usize) -> Vec<u8> {
-    let mut msg = pattern(size);
-    stamp(&mut msg, STOP);
-    msg
-}
-
-/// Round trips of one latency measurement.
-#[derive(Debug, Clone, Copy)]
+/// Round trips of one latency block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LatencyCounts {
     /// Untimed, discarded.
     pub warmup: u64,
-    /// Each timed and recorded.
+    /// Each timed and kept.
     pub timed: u64,
-    /// Timed as a whole.
+    /// Timed as a whole (0 in idle-peer blocks).
     pub batch: u64,
 }
 
-/// Messages of one throughput measurement.
-#[derive(Debug, Clone, Copy)]
+/// Messages of one throughput block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamCounts {
-    /// Received before the clock starts.
+    /// Received before the clock starts (at least 1).
     pub warmup: u64,
     /// Received with the clock running.
     pub messages: u64,
 }
 
-/// What a latency measurement found.
+/// The parent's state on one endpoint, kept from block to block: its
+/// buffers and where its sequence numbers are.
 #[derive(Debug)]
-pub struct Latency {
-    /// Round-trip times in nanoseconds.
-    pub histogram: Histogram<u64>,
+pub struct Line {
+    msg: Vec<u8>,
+    reply: Vec<u8>,
+    /// Last sequence number sent.
+    seq: u64,
+    /// Throughput blocks acknowledged.
+    blocks: u64,
+}
+
+impl Line {
+    /// For `size`-byte messages.
+    pub fn new(size: usize) -> Self {
+        Line {
+            msg: pattern(size),
+            reply: vec![0; size],
+            seq: 0,
+            blocks: 0,
+        }
+    }
+
+    /// One checked round trip with the next sequence number.
+    #[inline(always)]
+    fn round_trip<E: Endpoint>(&mut self, end: &mut E) -> Result<()> {
+        self.seq += 1;
+        stamp(&mut self.msg, self.seq);
+        end.send(&self.msg)?;
+        end.recv(&mut self.reply)?;
+        check(&self.reply, self.seq)
+    }
+
+    /// Sends the stop message: the peer exits (it is waiting on this
+    /// endpoint).
+    pub fn stop<E: Endpoint>(&mut self, end: &mut E) -> Result<()> {
+        stamp(&mut self.msg, STOP);
+        end.send(&self.msg)
+    }
+}
+
+/// What a latency block found.
+#[derive(Debug)]
+pub struct BlockLatency {
+    /// Round-trip times in nanoseconds, sorted.
+    pub samples: Vec<u64>,
     /// Mean round trip of the untimed batch (idle-peer: of the timed
     /// samples), in nanoseconds.
-    pub batch_mean_ns: f64,
-    /// shmq only: futex sleeps per received message, both ends together.
-    pub sleeps_per_message: Option<f64>,
+    pub mean_ns: f64,
 }
 
-/// The parent's side of a latency measurement.
-#[derive(Debug)]
-pub struct PingPong {
-    pub size: usize,
-    pub counts: LatencyCounts,
+/// The median of sorted samples, in nanoseconds.
+pub fn median(sorted: &[u64]) -> f64 {
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2] as f64,
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) as f64 / 2.0,
+    }
 }
 
-impl Job for PingPong {
-    type Output = Latency;
+/// Busy-waits `gap` (idle-peer blocks).
+#[inline(always)]
+fn idle(gap: Option<Duration>) {
+    if let Some(gap) = gap {
+        let idle = Instant::now();
+        // No spin-loop hint: on a VM a long PAUSE loop can make the
+        // hypervisor take the CPU away (pause-loop exiting).
+        while idle.elapsed() < gap {}
+    }
+}
 
-    fn run<E: Endpoint>(self, end: &mut E) -> Result<Latency> {
-        let LatencyCounts {
-            warmup,
-            timed,
-            batch,
-        } = self.counts;
-        let mut msg = pattern(self.size);
-        let mut reply = vec![0u8; self.size];
-        let mut seq = 0u64;
-        for _ in 0..warmup {
-            seq += 1;
-            stamp(&mut msg, seq);
-            end.send(&msg)?;
-            end.recv(&mut reply)?;
-            check(&reply, seq)?;
-        }
-        // Samples go to a preallocated vector and into the histogram
-        // afterwards: recording into its ~100 KB of counters in the loop
-        // would evict the transport's cache lines.
-        let mut samples = Vec::with_capacity(timed as usize);
-        for _ in 0..timed {
-            seq += 1;
-            stamp(&mut msg, seq);
-            let start = Instant::now();
-            end.send(&msg)?;
-            end.recv(&mut reply)?;
-            let elapsed = start.elapsed();
-            check(&reply, seq)?;
-            samples.push(elapsed.as_nanos() as u64);
-        }
+/// The parent's side of a latency block on `end`, each round trip after
+/// `gap` if given; ends with the switch.
+pub fn latency_block<E: Endpoint>(
+    end: &mut E,
+    line: &mut Line,
+    counts: LatencyCounts,
+    gap: Option<Duration>,
+) -> Result<BlockLatency> {
+    let LatencyCounts {
+        warmup,
+        timed,
+        batch,
+    } = counts;
+    for _ in 0..warmup {
+        idle(gap);
+        line.round_trip(end)?;
+    }
+    let mut samples = Vec::with_capacity(timed as usize);
+    for _ in 0..timed {
+        idle(gap);
+        line.seq += 1;
+        stamp(&mut line.msg, line.seq);
         let start = Instant::now();
-        for _ in 0..batch {
-            seq += 1;
-            stamp(&mut msg, seq);
-            end.send(&msg)?;
-            end.recv(&mut reply)?;
-            check(&reply, seq)?;
-        }
-        let batch_ns = start.elapsed().as_nanos() as f64;
-        Ok(Latency {
-            histogram: histogram(samples)?,
-            batch_mean_ns: batch_ns / batch.max(1) as f64,
-            sleeps_per_message: None,
-        })
-    }
-}
-
-/// The samples in a histogram of three significant digits, which grows to
-/// whatever range they need.
-fn histogram(samples: Vec<u64>) -> Result<Histogram<u64>> {
-    let mut histogram = Histogram::<u64>::new(3).context("create a histogram")?;
-    for sample in samples {
-        histogram.record(sample.max(1)).context("record a sample")?;
-    }
-    Ok(histogram)
-}
-
-/// The parent's side of an idle-peer latency measurement: `gap` of
-/// busy-waiting before each round trip (`counts.batch` is not used).
-#[derive(Debug)]
-pub struct IdlePingPong {
-    pub size: usize,
-    pub counts: LatencyCounts,
-    pub gap: Duration,
-}
-
-impl Job for IdlePingPong {
-    type Output = Latency;
-
-    fn run<E: Endpoint>(self, end: &mut E) -> Result<Latency> {
-        let LatencyCounts { warmup, timed, .. } = self.counts;
-        let mut msg = pattern(self.size);
-        let mut reply = vec![0u8; self.size];
-        let mut samples = Vec::with_capacity(timed as usize);
-        for seq in 1..=warmup + timed {
-            stamp(&mut msg, seq);
-            let idle = Instant::now();
-            // No spin-loop hint: on a VM a long PAUSE loop can make the
-            // hypervisor take the CPU away (pause-loop exiting).
-            while idle.elapsed() < self.gap {}
-            let start = Instant::now();
-            end.send(&msg)?;
-            end.recv(&mut reply)?;
-            let elapsed = start.elapsed();
-            check(&reply, seq)?;
-            if seq > warmup {
-                samples.push(elapsed.as_nanos() as u64);
-            }
-        }
-        let histogram = histogram(samples)?;
-        Ok(Latency {
-            batch_mean_ns: histogram.mean(),
-            histogram,
-            sleeps_per_message: None,
-        })
-    }
-}
-
-/// The parent's side of a throughput measurement: sends the stream.
-#[derive(Debug)]
-pub struct Produce {
-    pub size: usize,
-    pub counts: StreamCounts,
-}
-
-impl Job for Produce {
-    type Output = ();
-
-    fn run<E: Endpoint>(self, end: &mut E) -> Result<()> {
-        let mut msg = pattern(self.size);
-        for seq in 1..=self.counts.warmup + self.counts.messages {
-            stamp(&mut msg, seq);
-            end.send(&msg)?;
-        }
-        Ok(())
-    }
-}
-
-/// What the peer does once its endpoint is open.
-#[derive(Debug, Clone, Copy)]
-pub enum PeerRole {
-    /// Send every message back (latency).
-    Echo,
-    /// Receive a stream and report the time of its timed part in
-    /// nanoseconds on standard output (throughput).
-    Receive { warmup: u64, messages: u64 },
-}
-
-/// Plays `role` on `end` until the stop message.
-pub fn serve<E: Endpoint>(end: &mut E, size: usize, role: PeerRole) -> Result<()> {
-    let mut buf = vec![0u8; size];
-    match role {
-        PeerRole::Echo => {
-            let mut expected = 1u64;
-            loop {
-                end.recv(&mut buf)?;
-                if sequence(&buf) == STOP {
-                    return Ok(());
-                }
-                check(&buf, expected)?;
-                expected += 1;
-                end.send(&buf)?;
-            }
-        }
-        PeerRole::Receive { warmup, messages } => {
-            if warmup == 0 || messages == 0 {
-                return Err(Error::new("a stream needs warm-up and timed messages"));
-            }
-            let mut start = Instant::now();
-            for seq in 1..=warmup + messages {
-                end.recv(&mut buf)?;
-                check(&buf, seq)?;
-                if seq == warmup {
-                    start = Instant::now();
-                }
-            }
-            let elapsed = start.elapsed();
-            end.recv(&mut buf)?;
-            check(&buf, STOP)?;
-            writeln!(peer::stdout_file()?, "{}", elapsed.as_nanos()).context("write the report")
-        }
-    }
-}
-
-/// What a throughput measurement found.
-#[derive(Debug, Clone, Copy)]
-pub struct Throughput {
-    /// Messages (or copies) in the timed part.
-    pub messages: u64,
-    /// Bytes per message.
-    pub size: usize,
-    /// Time of the timed part.
-    pub elapsed_ns: u64,
-    /// shmq only: futex sleeps per received message, both ends together.
-    pub sleeps_per_message: Option<f64>,
-}
-
-impl Throughput {
-    /// Messages per second.
-    pub fn messages_per_second(&self) -> f64 {
-        self.messages as f64 * 1e9 / self.elapsed_ns.max(1) as f64
-    }
-
-    /// Bytes per second.
-    pub fn bytes_per_second(&self) -> f64 {
-        self.messages_per_second() * self.size as f64
-    }
-}
-
-/// Copies a `size`-byte buffer into another `counts.warmup` times
-/// (untimed), then `counts.messages` times (timed), on this thread.
-pub fn memcpy(size: usize, counts: StreamCounts) -> Throughput {
-    let source = pattern(size);
-    let mut target = vec![0u8; size];
-    for _ in 0..counts.warmup {
-        target.copy_from_slice(black_box(&source));
-        black_box(&mut target);
+        end.send(&line.msg)?;
+        end.recv(&mut line.reply)?;
+        let elapsed = start.elapsed();
+        check(&line.reply, line.seq)?;
+        samples.push(elapsed.as_nanos() as u64);
     }
     let start = Instant::now();
-    for _ in 0..counts.messages {
-        target.copy_from_slice(black_box(&source));
-        black_box(&mut target);
+    for _ in 0..batch {
+        line.round_trip(end)?;
     }
-    Throughput {
-        messages: counts.messages,
-        size,
-        elapsed_ns: start.elapsed().as_nanos() as u64,
-        sleeps_per_message: None,
+    let batch_ns = start.elapsed().as_nanos() as f64;
+    stamp(&mut line.msg, SWITCH);
+    end.send(&line.msg)?;
+    end.recv(&mut line.reply)?;
+    check(&line.reply, SWITCH)?;
+    samples.sort_unstable();
+    let mean_ns = if batch > 0 {
+        batch_ns / batch as f64
+    } else {
+        samples.iter().sum::<u64>() as f64 / samples.len().max(1) as f64
+    };
+    Ok(BlockLatency { samples, mean_ns })
+}
+
+/// The parent's side of a throughput block on `end`: the stream, the
+/// switch, and the wait for the peer's acknowledgement.
+pub fn stream_block<E: Endpoint>(end: &mut E, line: &mut Line, counts: StreamCounts) -> Result<()> {
+    for _ in 0..counts.warmup + counts.messages {
+        line.seq += 1;
+        stamp(&mut line.msg, line.seq);
+        end.send(&line.msg)?;
+    }
+    stamp(&mut line.msg, SWITCH);
+    end.send(&line.msg)?;
+    line.blocks += 1;
+    let acked = end.recv_ack()?;
+    if acked == line.blocks {
+        Ok(())
+    } else {
+        Err(Error::new(format!(
+            "the peer acknowledged block {acked}, expected {}",
+            line.blocks
+        )))
+    }
+}
+
+/// How a block ended on the peer's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// The switch message: go on with the next endpoint.
+    Switch,
+    /// The stop message.
+    Stop,
+}
+
+/// The peer's state on one endpoint, kept from block to block.
+#[derive(Debug)]
+pub struct PeerLine {
+    buf: Vec<u8>,
+    /// Next sequence number expected.
+    expected: u64,
+    /// Throughput blocks received.
+    blocks: u64,
+}
+
+impl PeerLine {
+    /// For `size`-byte messages.
+    pub fn new(size: usize) -> Self {
+        PeerLine {
+            buf: vec![0; size],
+            expected: 1,
+            blocks: 0,
+        }
+    }
+}
+
+/// The peer's side of a latency block: echoes every message, including
+/// the switch.
+pub fn echo_block<E: Endpoint>(end: &mut E, line: &mut PeerLine) -> Result<Next> {
+    loop {
+        end.recv(&mut line.buf)?;
+        match sequence(&line.buf) {
+            STOP => return Ok(Next::Stop),
+            SWITCH => {
+                end.send(&line.buf)?;
+                return Ok(Next::Switch);
+            }
+            _ => {
+                check(&line.buf, line.expected)?;
+                line.expected += 1;
+                end.send(&line.buf)?;
+            }
+        }
+    }
+}
+
+/// The peer's side of a throughput block: receives and checks the stream,
+/// acknowledges the switch, and returns the time from the last warm-up
+/// message to the last message in nanoseconds (`None` at the stop
+/// message).
+pub fn receive_block<E: Endpoint>(
+    end: &mut E,
+    line: &mut PeerLine,
+    counts: StreamCounts,
+) -> Result<Option<u64>> {
+    let StreamCounts { warmup, messages } = counts;
+    if warmup == 0 || messages == 0 {
+        return Err(Error::new("a stream needs warm-up and timed messages"));
+    }
+    let total = warmup + messages;
+    let mut received = 0u64;
+    let mut start = Instant::now();
+    let mut finish = start;
+    loop {
+        end.recv(&mut line.buf)?;
+        match sequence(&line.buf) {
+            STOP if received == 0 => return Ok(None),
+            SWITCH if received == total => {
+                line.blocks += 1;
+                end.send_ack(line.blocks)?;
+                return Ok(Some(finish.duration_since(start).as_nanos() as u64));
+            }
+            seq @ (STOP | SWITCH) => {
+                return Err(Error::new(format!(
+                    "{} after {received} of {total} messages",
+                    if seq == STOP { "stop" } else { "switch" }
+                )));
+            }
+            _ => {
+                check(&line.buf, line.expected)?;
+                line.expected += 1;
+                received += 1;
+                if received == warmup {
+                    start = Instant::now();
+                } else if received == total {
+                    finish = Instant::now();
+                }
+            }
+        }
+    }
+}
+
+/// The memcpy reference: two buffers of the message size in the parent.
+#[derive(Debug)]
+pub struct Copier {
+    source: Vec<u8>,
+    target: Vec<u8>,
+}
+
+impl Copier {
+    /// For `size`-byte messages.
+    pub fn new(size: usize) -> Self {
+        Copier {
+            source: pattern(size),
+            target: vec![0; size],
+        }
+    }
+
+    /// Copies the buffer `counts.warmup` times (untimed), then
+    /// `counts.messages` times (timed); returns the timed part's
+    /// nanoseconds.
+    pub fn block(&mut self, counts: StreamCounts) -> u64 {
+        for _ in 0..counts.warmup {
+            self.target.copy_from_slice(black_box(&self.source));
+            black_box(&mut self.target);
+        }
+        let start = Instant::now();
+        for _ in 0..counts.messages {
+            self.target.copy_from_slice(black_box(&self.source));
+            black_box(&mut self.target);
+        }
+        start.elapsed().as_nanos() as u64
     }
 }
 
@@ -371,6 +411,8 @@ mod tests {
         let mut short = pattern(8);
         stamp(&mut short, 7);
         assert!(check(&short, 7).is_ok());
-        assert_eq!(sequence(&stop_message(16)), STOP);
+        stamp(&mut short, SWITCH);
+        assert!(check(&short, SWITCH).is_ok());
+        assert_ne!(SWITCH, STOP);
     }
 }

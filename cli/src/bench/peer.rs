@@ -1,18 +1,22 @@
 //! The second process: how the parent starts and supervises it, and what
 //! it runs (`shmq bench-peer`, a hidden subcommand of the same binary).
 //!
-//! For every measurement the parent re-executes its own binary
-//! ([`std::env::current_exe`]) with the transport, message size, endpoint
-//! name and CPU on the command line, its standard input and output as pipes
-//! and its standard error captured. The child:
+//! For every group of transports measured together (the floor and one
+//! transport, see `schedule`) the parent re-executes its own binary
+//! ([`std::env::current_exe`]) with the transports, the message size, the
+//! endpoint names and the CPU on the command line, its standard input and
+//! output as pipes and its standard error captured. The child:
 //!
 //! 1. asks the kernel to kill it if the parent dies (`PR_SET_PDEATHSIG`),
 //!    then checks the parent is still the one that started it;
 //! 2. pins itself to its CPU;
-//! 3. opens the parent's endpoint (shared memory, queue, socket, ...);
+//! 3. opens the parent's endpoints (shared memory, queues, sockets, ...),
+//!    in order;
 //! 4. writes `ready` on standard output;
-//! 5. echoes messages (latency) or receives a stream and writes its timing
-//!    on standard output (throughput), until the parent's stop message;
+//! 5. serves the endpoints in turn, a block on each: echoes messages
+//!    (latency) or receives a stream (throughput) until the parent's switch
+//!    message, then moves to the next endpoint, until the stop message;
+//!    after a stream it writes every block's time on standard output;
 //! 6. exits 0, or 1 with the reason on standard error.
 //!
 //! On the parent's side a [`Peer`] owns the child process: it is killed and
@@ -38,10 +42,10 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::affinity;
 use super::error::{Context, Error, Result};
-use super::measure::{self, StreamCounts};
-use super::transport::{self, Mode, Transport};
+use super::measure::StreamCounts;
+use super::transport::{Mode, Transport};
+use super::{affinity, schedule};
 use crate::status::Failure;
 
 /// How long the parent waits for a peer to exit after the stop message.
@@ -54,30 +58,54 @@ const LIVENESS_EVERY: u32 = 1 << 14;
 /// Arguments of `shmq bench-peer`; written by the parent only.
 #[derive(Debug, Args)]
 pub struct PeerArgs {
-    /// Transport to serve.
+    /// Transports to serve, in the order of the blocks (repeated).
     #[arg(long, value_enum)]
-    pub transport: Transport,
-    /// Latency (echo) or throughput (receive a stream).
+    pub transport: Vec<Transport>,
+    /// Latency (echo) or throughput (receive streams).
     #[arg(long, value_enum)]
     pub mode: Mode,
     /// Message size in bytes.
     #[arg(long)]
     pub size: usize,
-    /// Where to connect: a path, queue name or address, per transport.
+    /// Where to connect, one per --transport: a path, queue name or
+    /// address, per transport.
     #[arg(long)]
-    pub endpoint: String,
+    pub endpoint: Vec<String>,
     /// Pid of the parent; the peer exits if it is no longer its parent.
     #[arg(long)]
     pub parent: u32,
     /// CPU to pin this process to.
     #[arg(long)]
     pub cpu: Option<usize>,
-    /// Throughput: messages received before the clock starts.
-    #[arg(long, default_value_t = 0)]
-    pub warmup: u64,
-    /// Throughput: messages received with the clock running.
-    #[arg(long, default_value_t = 0)]
-    pub messages: u64,
+    /// Throughput, one per --transport: messages of a block received
+    /// before the clock starts.
+    #[arg(long)]
+    pub warmup: Vec<u64>,
+    /// Throughput, one per --transport: messages of a block received with
+    /// the clock running.
+    #[arg(long)]
+    pub messages: Vec<u64>,
+    /// The placement probe's shared memory, served first in every cycle.
+    #[arg(long)]
+    pub probe: Option<String>,
+}
+
+impl PeerArgs {
+    /// Throughput: the block of each transport, in order.
+    pub fn streams(&self) -> Result<Vec<StreamCounts>> {
+        if self.warmup.len() != self.transport.len() || self.messages.len() != self.transport.len()
+        {
+            return Err(Error::new(
+                "a stream needs --warmup and --messages for every --transport",
+            ));
+        }
+        Ok(self
+            .warmup
+            .iter()
+            .zip(&self.messages)
+            .map(|(&warmup, &messages)| StreamCounts { warmup, messages })
+            .collect())
+    }
 }
 
 /// Whether the other process is still there.
@@ -134,35 +162,44 @@ impl Spawner {
         Ok(Spawner { exe, cpu })
     }
 
-    /// Starts a peer for one measurement.
+    /// Starts a peer for one group of transports, with `endpoints[i]` the
+    /// name of `transports[i]`'s endpoint and, for throughput,
+    /// `streams[i]` its blocks; `probe` is the placement probe's path.
     pub fn spawn(
         &self,
-        transport: Transport,
+        transports: &[Transport],
         mode: Mode,
         size: usize,
-        endpoint: &str,
-        stream: Option<StreamCounts>,
+        endpoints: &[String],
+        streams: &[StreamCounts],
+        probe: Option<&str>,
     ) -> Result<Peer> {
         let mut command = Command::new(&self.exe);
         command
             .arg("bench-peer")
-            .arg("--transport")
-            .arg(transport.name())
             .arg("--mode")
             .arg(mode.name())
             .arg("--size")
             .arg(size.to_string())
-            .arg("--endpoint")
-            .arg(endpoint)
             .arg("--parent")
             .arg(std::process::id().to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        for (transport, endpoint) in transports.iter().zip(endpoints) {
+            command
+                .arg("--transport")
+                .arg(transport.name())
+                .arg("--endpoint")
+                .arg(endpoint);
+        }
         if let Some(cpu) = self.cpu {
             command.arg("--cpu").arg(cpu.to_string());
         }
-        if let Some(StreamCounts { warmup, messages }) = stream {
+        if let Some(path) = probe {
+            command.arg("--probe").arg(path);
+        }
+        for StreamCounts { warmup, messages } in streams {
             command
                 .arg("--warmup")
                 .arg(warmup.to_string())
@@ -356,7 +393,7 @@ pub fn signal_ready() -> Result<()> {
         .context("write to the parent")
 }
 
-/// `shmq bench-peer`: serves one measurement for the parent.
+/// `shmq bench-peer`: serves one group of transports for the parent.
 pub fn run_peer(args: PeerArgs) -> Result<(), Failure> {
     serve(&args).map_err(|e| Failure::error(format_args!("bench-peer: {e}")))
 }
@@ -372,12 +409,5 @@ fn serve(args: &PeerArgs) -> Result<()> {
     if let Some(cpu) = args.cpu {
         affinity::pin_current_thread(cpu).with_context(|| format!("pin to CPU {cpu}"))?;
     }
-    let role = match args.mode {
-        Mode::Latency => measure::PeerRole::Echo,
-        Mode::Throughput => measure::PeerRole::Receive {
-            warmup: args.warmup,
-            messages: args.messages,
-        },
-    };
-    transport::serve(args, live, role)
+    schedule::serve(args, live)
 }

@@ -4,8 +4,8 @@
 //! `log10(1 / (1 - p))`, so 90%, 99%, 99.9% and 99.99% are evenly spaced
 //! and the tail gets as much room as the body. The y axis is the round-trip
 //! time on a log scale, so a floor of 100 ns and a socket of 60 us fit on
-//! one chart. Each curve is a transport's histogram merged over all
-//! rounds.
+//! one chart. Each curve is a transport's histogram merged over all its
+//! blocks.
 
 use std::path::Path;
 
