@@ -427,7 +427,7 @@ impl Queue {
     pub fn stale(older_than: Duration) -> Result<Vec<String>, OpenError> {
         let mut stale = Vec::new();
         for name in segment::list()? {
-            if is_stale(&name, older_than)? {
+            if is_stale(&name, older_than) {
                 stale.push(name);
             }
         }
@@ -447,7 +447,7 @@ impl Queue {
     /// gone already, or [`OpenErrorKind::Io`].
     pub fn remove_if_stale(name: &str, older_than: Duration) -> Result<bool, OpenError> {
         segment::validate_name(name)?;
-        if !is_stale(name, older_than).map_err(|e| e.on(Some(name)))? {
+        if !is_stale(name, older_than) {
             return Ok(false);
         }
         Queue::remove(name)?;
@@ -516,8 +516,9 @@ impl Queue {
     }
 }
 
-/// Whether the queue `name` is unused and at least `older_than` old.
-fn is_stale(name: &str, older_than: Duration) -> Result<bool, OpenError> {
+/// Whether the queue `name` is unused and at least `older_than` old; a
+/// queue that cannot be judged (gone meanwhile, another version) is not.
+fn is_stale(name: &str, older_than: Duration) -> bool {
     #[cfg(not(shmq_loom))]
     {
         let state = segment::HeaderView::open(name);
@@ -527,31 +528,31 @@ fn is_stale(name: &str, older_than: Duration) -> Result<bool, OpenError> {
                 match segment::created(name) {
                     Ok(created) => created,
                     // Gone (or finished) meanwhile.
-                    Err(_) => return Ok(false),
+                    Err(_) => return false,
                 }
             }
             // Gone meanwhile, or not ours to judge.
-            Err(_) => return Ok(false),
+            Err(_) => return false,
         };
         let age = SystemTime::now()
             .duration_since(created)
             .unwrap_or(Duration::ZERO);
         if age < older_than {
-            return Ok(false);
+            return false;
         }
-        Ok(match state {
+        match state {
             Ok(view) => {
                 let h = view.header();
                 !end_state(&h.control.sender).is_attached()
                     && !end_state(&h.control.receiver).is_attached()
             }
             Err(_) => true, // Never became ready, and old.
-        })
+        }
     }
     #[cfg(shmq_loom)]
     {
         let _ = (name, older_than);
-        Ok(false)
+        false
     }
 }
 
