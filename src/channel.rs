@@ -7,24 +7,93 @@ use crate::error::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, Stop, TryRecvError, TrySendError,
 };
 use crate::peer::Departure;
-use crate::spsc::{BatchStart, Consumer, Producer};
+use crate::segment::Lane;
+use crate::spsc::{BatchStart, Consumer, Origin, Producer};
 use crate::sync::Ordering::Relaxed;
 use crate::wait::{Deadline, WaitStrategy};
 
-/// Slots holding records not yet received, from the shared indices.
-fn slots_used(region: &crate::segment::Region) -> u64 {
-    let h = region.header();
+/// Slots of `lane` holding records not yet received, from the shared
+/// indices.
+fn slots_used(lane: &Lane) -> u64 {
+    let h = lane.header();
     let tail = h.consumer.tail.load(Relaxed);
     let head = h.producer.head.load(Relaxed);
     head.saturating_sub(tail)
 }
 
-/// Messages queued: sent minus received, from the shared counters.
-fn messages_queued(region: &crate::segment::Region) -> usize {
-    let h = region.header();
-    let sent = h.producer.counters.messages.load(Relaxed);
-    let received = h.consumer.counters.messages.load(Relaxed);
-    usize::try_from(sent.saturating_sub(received)).unwrap_or(usize::MAX)
+/// Messages queued in `lanes`: sent minus received, from the shared
+/// counters.
+fn messages_queued(lanes: &[Lane]) -> usize {
+    let queued: u64 = lanes
+        .iter()
+        .map(|lane| {
+            let h = lane.header();
+            let sent = h.producer.counters.messages.load(Relaxed);
+            let received = h.consumer.counters.messages.load(Relaxed);
+            sent.saturating_sub(received)
+        })
+        .sum();
+    usize::try_from(queued).unwrap_or(usize::MAX)
+}
+
+/// Who sent a message: the sender lane it came on and the process that
+/// held the lane when it sent it. From [`Receiver::recv_from`],
+/// [`Receiver::recv_with_from`] and [`Receiver::last_sender`].
+///
+/// On a plain queue the lane is always 0; on a mailbox
+/// ([`QueueBuilder::senders`](crate::QueueBuilder::senders)) each sender
+/// has its own ([`Sender::lane`]), and a lane can pass to another process
+/// once its holder has left, so the pid tells the holders apart.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let queue = shmq::QueueBuilder::in_process().create()?;
+/// let (mut tx, mut rx) = (queue.sender()?, queue.receiver()?);
+/// tx.send(b"x")?;
+/// let (from, _) = rx.recv_from()?;
+/// assert_eq!(from.to_string(), format!("pid {} (lane 0)", std::process::id()));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SenderId {
+    lane: usize,
+    token: u64,
+}
+
+impl SenderId {
+    /// The sender lane (0 on a plain queue).
+    pub fn lane(&self) -> usize {
+        self.lane
+    }
+
+    /// The process id of the sender; `None` only if the segment did not say
+    /// (a corrupt or foreign segment).
+    pub fn pid(&self) -> Option<u32> {
+        match crate::peer::token_pid(self.token) {
+            0 => None,
+            pid => Some(pid),
+        }
+    }
+}
+
+impl From<Origin> for SenderId {
+    fn from(origin: Origin) -> Self {
+        SenderId {
+            lane: origin.lane,
+            token: origin.token,
+        }
+    }
+}
+
+impl std::fmt::Display for SenderId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.pid() {
+            Some(pid) => write!(f, "pid {pid} (lane {})", self.lane),
+            None => write!(f, "unknown sender (lane {})", self.lane),
+        }
+    }
 }
 
 /// The sending end of a queue. Attach one with [`Queue::sender`]; one live
@@ -264,21 +333,41 @@ impl Sender {
         self.send(bytemuck::bytes_of(value))
     }
 
-    /// Messages sent and not yet received (a snapshot).
+    /// Messages sent and not yet received (a snapshot; on a mailbox, those
+    /// of this sender's lane).
     pub fn len(&self) -> usize {
-        messages_queued(self.inner.region())
+        messages_queued(std::slice::from_ref(self.own_lane()))
     }
 
     /// Whether the receiver has taken everything sent (a snapshot).
     pub fn is_empty(&self) -> bool {
-        slots_used(self.inner.region()) == 0
+        slots_used(self.own_lane()) == 0
+    }
+
+    /// The lane this sender holds: 0 on a plain queue, `0..senders` on a
+    /// mailbox ([`QueueBuilder::senders`](crate::QueueBuilder::senders));
+    /// the receiver sees it in [`SenderId::lane`].
+    pub fn lane(&self) -> usize {
+        self.inner.lane_index()
+    }
+
+    /// Loom models only: the death of this sender's process (killed in the
+    /// middle of whatever it was doing), as the other ends see it.
+    #[cfg(shmq_loom)]
+    #[doc(hidden)]
+    pub fn loom_die(self) {
+        self.inner.die();
+    }
+
+    fn own_lane(&self) -> &Lane {
+        self.inner.region().lane(self.inner.lane_index())
     }
 
     /// Whether the ring has no room for another record right now (a
     /// snapshot): every slot is in use but the one the sender always keeps
     /// free (see [`Queue::capacity`](crate::Queue::capacity)).
     pub fn is_full(&self) -> bool {
-        slots_used(self.inner.region()) + 1 >= self.inner.geometry().slots
+        slots_used(self.own_lane()) + 1 >= self.inner.geometry().slots
     }
 
     /// Longest message that travels in one piece (and can be reserved).
@@ -534,6 +623,87 @@ impl Receiver {
             .map_err(Stop::into_recv_timeout)
     }
 
+    /// Receives a message and says who sent it: on a mailbox
+    /// ([`QueueBuilder::senders`](crate::QueueBuilder::senders)), which
+    /// sender lane and which process. Waits for one, as
+    /// [`recv`](Self::recv).
+    ///
+    /// # Errors
+    ///
+    /// As for [`recv`](Self::recv); a mailbox is `Disconnected` once every
+    /// sender it has seen is gone, none holds a lane, and everything sent
+    /// was received.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mailbox = shmq::QueueBuilder::in_process().senders(2).create()?;
+    /// let mut rx = mailbox.receiver()?;
+    /// let mut tx = mailbox.sender()?;
+    /// tx.send(b"hello")?;
+    /// let (from, msg) = rx.recv_from()?;
+    /// assert_eq!(from.pid(), Some(std::process::id()));
+    /// assert_eq!(from.lane(), tx.lane());
+    /// assert_eq!(msg, b"hello");
+    /// # Ok(()) }
+    /// ```
+    pub fn recv_from(&mut self) -> Result<(SenderId, Vec<u8>), RecvError> {
+        self.inner
+            .recv_from_with(Deadline::Never, |bytes, from| (from.into(), bytes.to_vec()))
+            .map_err(Stop::into_recv)
+    }
+
+    /// Like [`recv_from`](Self::recv_from), but never waits.
+    ///
+    /// # Errors
+    ///
+    /// As for [`try_recv`](Self::try_recv).
+    pub fn try_recv_from(&mut self) -> Result<(SenderId, Vec<u8>), TryRecvError> {
+        self.inner
+            .recv_from_with(Deadline::Now, |bytes, from| (from.into(), bytes.to_vec()))
+            .map_err(Stop::into_try_recv)
+    }
+
+    /// Like [`recv_from`](Self::recv_from), waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`recv_timeout`](Self::recv_timeout).
+    pub fn recv_from_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<(SenderId, Vec<u8>), RecvTimeoutError> {
+        self.inner
+            .recv_from_with(Deadline::after(timeout), |bytes, from| {
+                (from.into(), bytes.to_vec())
+            })
+            .map_err(Stop::into_recv_timeout)
+    }
+
+    /// Like [`recv_with`](Self::recv_with) (the bytes in place), also
+    /// handing `f` who sent them.
+    ///
+    /// # Errors
+    ///
+    /// As for [`recv`](Self::recv).
+    #[inline]
+    pub fn recv_with_from<R>(
+        &mut self,
+        f: impl FnOnce(&[u8], SenderId) -> R,
+    ) -> Result<R, RecvError> {
+        self.inner
+            .recv_from_with(Deadline::Never, |bytes, from| f(bytes, from.into()))
+            .map_err(Stop::into_recv)
+    }
+
+    /// Who sent the last message this receiver received (by any call), or
+    /// the messages of the batch it holds: a [`Batch`] holds one sender's
+    /// messages. `None` before the first.
+    pub fn last_sender(&self) -> Option<SenderId> {
+        self.inner.last_origin().map(SenderId::from)
+    }
+
     /// Receives a message into `buf` (cleared first, its allocation
     /// reused) and returns its length.
     ///
@@ -601,9 +771,10 @@ impl Receiver {
         TryIter { rx: self }
     }
 
-    /// Messages sent and not yet received (a snapshot).
+    /// Messages sent and not yet received (a snapshot; on a mailbox, on all
+    /// lanes).
     pub fn len(&self) -> usize {
-        messages_queued(self.inner.region())
+        messages_queued(self.inner.region().lanes())
     }
 
     /// Whether nothing is waiting to be received (a snapshot: whether a

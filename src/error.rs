@@ -203,10 +203,19 @@ pub enum OpenErrorKind {
         /// Process id of the current holder.
         pid: u32,
     },
+    /// Every sender lane of a mailbox
+    /// ([`QueueBuilder::senders`](crate::QueueBuilder::senders)) is held by
+    /// a live process (a lane whose holder died is taken over). A queue
+    /// with one lane reports [`AlreadyAttached`](Self::AlreadyAttached)
+    /// instead, naming the holder.
+    TooManySenders {
+        /// The queue's number of sender lanes.
+        limit: usize,
+    },
     /// A strict open ([`QueueBuilder::strict`](crate::QueueBuilder::strict))
     /// found the queue with other settings than the builder's.
     SettingsMismatch {
-        /// Which setting: `"slot size"`, `"slot count"` or
+        /// Which setting: `"slot size"`, `"slot count"`, `"senders"` or
         /// `"max message size"`.
         setting: &'static str,
         /// The builder's value.
@@ -253,6 +262,9 @@ impl fmt::Display for OpenErrorKind {
             OpenErrorKind::NotAFile => f.write_str("segment path is not a regular file"),
             OpenErrorKind::AlreadyAttached { role, pid } => {
                 write!(f, "a {role} is already attached (pid {pid})")
+            }
+            OpenErrorKind::TooManySenders { limit } => {
+                write!(f, "all {limit} sender lanes are held by live processes")
             }
             OpenErrorKind::SettingsMismatch {
                 setting,

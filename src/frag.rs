@@ -139,7 +139,7 @@ impl Reassembly {
                     Ok(Step::More)
                 }
             }
-            Kind::Message | Kind::Padding => {
+            Kind::Message | Kind::Padding | Kind::Hello => {
                 debug_assert!(false, "not a fragment");
                 Err(CorruptedError::new("not a fragment"))
             }

@@ -5,11 +5,14 @@
 use std::sync::Arc;
 
 use crate::error::{OpenError, OpenErrorKind, Stop};
-use crate::layout::{Config, HEADER_SIZE, Header};
+use crate::layout::{Config, HEADER_SIZE, Header, LANE_HEADER_SIZE, MAX_LANES};
 use crate::segment::{Region, validate_header};
 use crate::spsc::Consumer;
 use crate::sync::Ordering::Relaxed;
 use crate::wait::{Deadline, WaitStrategy};
+
+/// Largest header (the fixed part and every lane's).
+const MAX_HEADER: usize = HEADER_SIZE + MAX_LANES * LANE_HEADER_SIZE;
 
 /// Validates `image` as the header of a segment file of `image.len()`
 /// bytes, as `open` does. Never panics.
@@ -19,14 +22,30 @@ pub fn check_header(image: &[u8]) -> Result<(), OpenError> {
     }
     /// The header bytes, aligned like a mapping's first page.
     #[repr(C, align(128))]
-    struct Image([u8; HEADER_SIZE]);
-    let mut aligned = Image([0; HEADER_SIZE]);
-    aligned.0.copy_from_slice(&image[..HEADER_SIZE]);
-    // SAFETY: `aligned` is HEADER_SIZE bytes, 128-aligned, and outlives the
+    struct Image([u8; MAX_HEADER]);
+    let mut aligned = Box::new(Image([0; MAX_HEADER]));
+    let len = image.len().min(MAX_HEADER);
+    aligned.0[..len].copy_from_slice(&image[..len]);
+    // SAFETY: `aligned` is MAX_HEADER bytes, 128-aligned, and outlives the
     // reference; `Header` is all atomics, valid for any bytes, and is only
     // loaded from here, as `open` does with a mapped file.
-    let header = unsafe { &*std::ptr::from_ref(&aligned).cast::<Header>() };
+    let header = unsafe { &*std::ptr::from_ref(&*aligned).cast::<Header>() };
     validate_header(header, image.len() as u64).map(|_| ())
+}
+
+/// One lane's part of a [`drain_lanes`] segment: its head and tail, its
+/// token in the receiver's line, and the bytes its slots are filled with
+/// (repeated or cut to size).
+#[derive(Debug, Clone, Copy)]
+pub struct LaneImage<'a> {
+    /// The sender's head.
+    pub head: u64,
+    /// The receiver's tail.
+    pub tail: u64,
+    /// The sender token the receiver stored for the records at `tail`.
+    pub sender_token: u64,
+    /// The slot bytes.
+    pub ring: &'a [u8],
 }
 
 /// Builds an in-process queue of `slot_size` x `slot_count` with
@@ -42,34 +61,62 @@ pub fn drain_ring(
     tail: u64,
     ring: &[u8],
 ) -> usize {
+    let lane = LaneImage {
+        head,
+        tail,
+        sender_token: 0,
+        ring,
+    };
+    drain_lanes(slot_size, slot_count, max_message_size, &[lane]).0
+}
+
+/// [`drain_ring`] for a mailbox of `lanes.len()` lanes (1 to 64), each set
+/// up from its [`LaneImage`]. Returns how many messages were delivered,
+/// and how many of them on each lane (as `SenderId::lane` says). Never
+/// panics, whatever the bytes.
+pub fn drain_lanes(
+    slot_size: usize,
+    slot_count: usize,
+    max_message_size: u64,
+    lanes: &[LaneImage<'_>],
+) -> (usize, Vec<usize>) {
     let config = Config {
         slot_size,
         slot_count,
         max_message_size,
+        lanes: lanes.len(),
     };
-    if config.check().is_err() || config.ring_bytes() > 1 << 20 {
-        return 0;
+    if config.check().is_err() || config.ring_bytes() * config.lanes > 1 << 20 {
+        return (0, Vec::new());
     }
     let region = Arc::new(Region::heap(config));
-    if !ring.is_empty() {
-        // SAFETY: no handle is attached yet; the range is the whole ring.
-        unsafe {
-            region.slots().write(0, config.ring_bytes(), |dst| {
-                for (d, s) in dst.iter_mut().zip(ring.iter().cycle()) {
-                    *d = *s;
-                }
-            });
+    for (lane, image) in region.lanes().iter().zip(lanes) {
+        if !image.ring.is_empty() {
+            // SAFETY: no handle is attached yet; the range is the whole ring.
+            unsafe {
+                lane.slots().write(0, config.ring_bytes(), |dst| {
+                    for (d, s) in dst.iter_mut().zip(image.ring.iter().cycle()) {
+                        *d = *s;
+                    }
+                });
+            }
         }
+        let h = lane.header();
+        h.producer.head.store(image.head, Relaxed);
+        h.consumer.tail.store(image.tail, Relaxed);
+        h.consumer.sender_token.store(image.sender_token, Relaxed);
     }
-    region.header().producer.head.store(head, Relaxed);
-    region.header().consumer.tail.store(tail, Relaxed);
     let Ok(mut rx) = Consumer::attach(region, WaitStrategy::Spin) else {
-        return 0;
+        return (0, Vec::new());
     };
     let mut delivered = 0;
-    for _ in 0..4 * slot_count {
-        match rx.recv_with(Deadline::Now, |bytes| bytes.len()) {
-            Ok(_) => delivered += 1,
+    let mut per_lane = vec![0; lanes.len()];
+    for _ in 0..4 * slot_count * lanes.len() {
+        match rx.recv_from_with(Deadline::Now, |bytes, from| (bytes.len(), from.lane)) {
+            Ok((_, lane)) => {
+                delivered += 1;
+                per_lane[lane] += 1;
+            }
             Err(Stop::Corrupted(_)) => {
                 // Poisoned: it must stay so.
                 assert!(matches!(
@@ -81,5 +128,5 @@ pub fn drain_ring(
             Err(_) => break,
         }
     }
-    delivered
+    (delivered, per_lane)
 }

@@ -1,25 +1,37 @@
 //! The shared-memory layout: the segment header and the record format.
 //!
+//! A queue has one receiver and `lanes` sender lanes (1 for a plain queue,
+//! up to [`MAX_LANES`] for a mailbox). Each lane is a complete SPSC ring of
+//! its own: head and tail lines, owner word, futex for the sender, and
+//! `slot_count` slots. What the lanes share is the receiver: its owner word
+//! and the one futex word it sleeps on for all of them (the *doorbell*).
+//!
 //! ```text
 //! offset 0     +--------------------------------------------------------+
 //!              | Meta (128 B, written once by the creator)              |
 //!              |   magic u64 | version u32 | flavour u32                |
 //!              |   header_size u32 | slot_size u32 | slot_count u32     |
-//!              |   max_message_size u64 | segment_size u64 | ready u32  |
+//!              |   lanes u32 | max_message_size u64 | segment_size u64  |
+//!              |   ready u32                                            |
 //! offset 128   +--------------------------------------------------------+
-//!              | ProducerLine (128 B, written by the sender per record) |
-//!              |   head u64 | counters: messages, records, sleeps, wakes|
+//!              | ReceiverLine (128 B, written only on sleep and attach) |
+//!              |   rx: sleeping u32 (futex, the doorbell), waker_cpu u32|
+//!              |   receiver: token u64, epoch u32 | symmetric u32      |
+//!              |   ready_lanes u64 (bitmap) | sleeps u64               |
 //! offset 256   +--------------------------------------------------------+
-//!              | ConsumerLine (128 B, written by the receiver per record)|
-//!              |   tail u64 | counters: messages, records, sleeps, wakes|
-//! offset 384   +--------------------------------------------------------+
-//!              | ControlLine (128 B, written only on sleep and attach)  |
-//!              |   rx: sleeping u32 (futex), waker_cpu u32              |
-//!              |   tx: sleeping u32 (futex), waker_cpu u32              |
-//!              |   sender: token u64, epoch u32                         |
-//!              |   receiver: token u64, epoch u32 | symmetric u32       |
-//! offset 512   +--------------------------------------------------------+
-//!              | slot 0 | slot 1 | ... | slot N-1   (N x slot_size B)   |
+//!              | lane 0: LaneHeader (384 B)                             |
+//!              |   ProducerLine (128 B, written by its sender per record)|
+//!              |     head u64 | counters: messages, records, sleeps, wakes|
+//!              |   ConsumerLine (128 B, written by the receiver)        |
+//!              |     tail u64 | counters: messages, records, sleeps, wakes|
+//!              |   LaneControl (128 B, written only on sleep and attach)|
+//!              |     tx: sleeping u32 (futex), waker_cpu u32            |
+//!              |     sender: token u64, epoch u32                       |
+//! offset 640   +--------------------------------------------------------+
+//!              | lane 1 ... lane L-1                                    |
+//! header_size  +--------------------------------------------------------+
+//! = 256+384 L  | lane 0's slots: slot 0 | ... | slot N-1  (N x slot_size)|
+//!              | lane 1's slots ...                                     |
 //!              +--------------------------------------------------------+
 //! ```
 //!
@@ -56,11 +68,18 @@ use crate::sync::{AtomicU32, AtomicU64, FutexWord};
 /// `b"SHMQRING"` read as a little-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMQRING");
 /// Layout version; bumped on any incompatible change to this file.
-pub(crate) const VERSION: u32 = 2;
+/// Version 3 added sender lanes and the `Hello` record.
+pub(crate) const VERSION: u32 = 3;
 /// Value of [`Meta::ready`] once the creator has initialised the header.
 pub(crate) const READY: u32 = u32::from_le_bytes(*b"REDY");
-/// Size of the header; the slots start here.
-pub(crate) const HEADER_SIZE: usize = 512;
+/// Size of the part of the header every queue has (`Meta` and
+/// `ReceiverLine`); the lane headers follow it.
+pub(crate) const HEADER_SIZE: usize = 256;
+/// Size of one lane's header.
+pub(crate) const LANE_HEADER_SIZE: usize = 384;
+/// Most sender lanes a queue can have (one bit each in
+/// [`ReceiverLine::ready_lanes`]).
+pub(crate) const MAX_LANES: usize = 64;
 /// Size of a record header.
 pub(crate) const RECORD_HEADER: usize = 16;
 /// Offset of the commit word in a record header.
@@ -78,6 +97,8 @@ pub(crate) const MIN_SLOTS: usize = 2;
 pub(crate) const MAX_SLOTS: usize = 1 << 24;
 /// Largest ring (slot_size x slot_count), so record lengths fit in a `u32`.
 pub(crate) const MAX_RING_BYTES: usize = 1 << 32;
+/// Largest total of all lanes' rings.
+pub(crate) const MAX_SEGMENT_RING_BYTES: usize = 1 << 36;
 /// Largest `max_message_size` a queue may declare (1 TiB).
 pub(crate) const MAX_MESSAGE_LIMIT: u64 = 1 << 40;
 
@@ -100,7 +121,8 @@ pub(crate) struct Meta {
     pub(crate) header_size: AtomicU32,
     pub(crate) slot_size: AtomicU32,
     pub(crate) slot_count: AtomicU32,
-    pub(crate) _reserved: AtomicU32,
+    /// Sender lanes, 1 to [`MAX_LANES`].
+    pub(crate) lanes: AtomicU32,
     pub(crate) max_message_size: AtomicU64,
     pub(crate) segment_size: AtomicU64,
     /// `READY` once every other field is written. SYNC: ready-publish
@@ -157,6 +179,11 @@ pub(crate) struct ConsumerLine {
     /// Acquire by the sender before overwriting its slots).
     pub(crate) tail: AtomicU64,
     pub(crate) counters: Counters,
+    /// The token of the sender whose records start at `tail`: from the
+    /// last `Hello` record the receiver freed (stored before the tail that
+    /// frees it), so a receiver that takes over knows who sent what it
+    /// finds before the next `Hello`. 0 if none was read yet.
+    pub(crate) sender_token: AtomicU64,
 }
 
 /// One direction's sleep/wake words.
@@ -171,35 +198,58 @@ pub(crate) struct WakeSlot {
     pub(crate) waker_cpu: AtomicU32,
 }
 
-/// Futex words, owners and the barrier mode: written only when a side goes
-/// to sleep, is woken, attaches or detaches, so the per-message reads of
-/// them (is anyone asleep? is the receiver still there?) hit a line that
-/// stays shared in both caches.
+/// The receiver's futex word (the doorbell every sender rings), its owner
+/// word and the barrier mode: written only when the receiver goes to sleep,
+/// is woken or attaches, so the per-message reads of it by the senders (is
+/// the receiver asleep? still there?) hit a line that stays shared.
 #[repr(C, align(128))]
 #[derive(Debug, Default)]
-pub(crate) struct ControlLine {
-    /// The receiver waiting for data.
+pub(crate) struct ReceiverLine {
+    /// The receiver waiting for data, on any lane (the doorbell).
     pub(crate) rx: WakeSlot,
-    /// The sender waiting for room (or for the receiver, in `flush`).
-    pub(crate) tx: WakeSlot,
-    /// Who holds the sending end.
-    pub(crate) sender: Owner,
     /// Who holds the receiving end.
     pub(crate) receiver: Owner,
     /// Non-zero once a process that cannot take part in the asymmetric
     /// barrier (see `sync::barrier`) has attached: from then on every
     /// publisher uses a full fence. Sticky.
     pub(crate) symmetric: AtomicU32,
+    pub(crate) _reserved: AtomicU32,
+    /// Bit `i` set: lane `i` rang the doorbell since the receiver last
+    /// looked. Set by a sender only when it finds the receiver asleep (and
+    /// only if clear: a load before the `fetch_or`), taken by the receiver
+    /// after it wakes, to look at those lanes first. A hint: the receiver's
+    /// re-check before it sleeps looks at every lane.
+    pub(crate) ready_lanes: AtomicU64,
+    /// Times the receiver registered as asleep.
+    pub(crate) sleeps: AtomicU64,
 }
 
-/// The segment header.
+/// One lane's futex word and owner: written only when its sender goes to
+/// sleep, is woken, attaches or detaches.
+#[repr(C, align(128))]
+#[derive(Debug, Default)]
+pub(crate) struct LaneControl {
+    /// The lane's sender waiting for room (or for the receiver, in `flush`).
+    pub(crate) tx: WakeSlot,
+    /// Who holds the lane's sending end.
+    pub(crate) sender: Owner,
+}
+
+/// The fixed part of the segment header.
 #[repr(C, align(128))]
 #[derive(Debug, Default)]
 pub(crate) struct Header {
     pub(crate) meta: Meta,
+    pub(crate) receiver: ReceiverLine,
+}
+
+/// One sender lane's header: a whole SPSC ring's indices and owner.
+#[repr(C, align(128))]
+#[derive(Debug, Default)]
+pub(crate) struct LaneHeader {
     pub(crate) producer: ProducerLine,
     pub(crate) consumer: ConsumerLine,
-    pub(crate) control: ControlLine,
+    pub(crate) control: LaneControl,
 }
 
 #[cfg(not(shmq_loom))]
@@ -208,9 +258,13 @@ const _: () = {
     assert!(size_of::<Header>() == HEADER_SIZE);
     assert!(align_of::<Header>() == 128);
     assert!(offset_of!(Header, meta) == 0);
-    assert!(offset_of!(Header, producer) == 128);
-    assert!(offset_of!(Header, consumer) == 256);
-    assert!(offset_of!(Header, control) == 384);
+    assert!(offset_of!(Header, receiver) == 128);
+    assert!(size_of::<LaneHeader>() == LANE_HEADER_SIZE);
+    assert!(align_of::<LaneHeader>() == 128);
+    assert!(offset_of!(LaneHeader, producer) == 0);
+    assert!(offset_of!(LaneHeader, consumer) == 128);
+    assert!(offset_of!(LaneHeader, control) == 256);
+    assert!(offset_of!(Meta, lanes) == 28);
     assert!(offset_of!(Meta, magic) == 0);
     assert!(offset_of!(Meta, version) == 8);
     assert!(offset_of!(Meta, flavour) == 12);
@@ -224,32 +278,41 @@ const _: () = {
     assert!(offset_of!(ProducerLine, counters) == 8);
     assert!(offset_of!(ConsumerLine, tail) == 0);
     assert!(offset_of!(ConsumerLine, counters) == 8);
+    assert!(offset_of!(ConsumerLine, sender_token) == 40);
     assert!(size_of::<ProducerLine>() == 128);
     assert!(size_of::<ConsumerLine>() == 128);
-    assert!(size_of::<ControlLine>() == 128);
+    assert!(size_of::<ReceiverLine>() == 128);
+    assert!(size_of::<LaneControl>() == 128);
     assert!(size_of::<WakeSlot>() == 8);
     assert!(offset_of!(WakeSlot, sleeping) == 0);
     assert!(offset_of!(WakeSlot, waker_cpu) == 4);
-    assert!(offset_of!(ControlLine, rx) == 0);
-    assert!(offset_of!(ControlLine, tx) == 8);
-    assert!(offset_of!(ControlLine, sender) == 16);
-    assert!(offset_of!(ControlLine, receiver) == 32);
-    assert!(offset_of!(ControlLine, symmetric) == 48);
+    assert!(offset_of!(ReceiverLine, rx) == 0);
+    assert!(offset_of!(ReceiverLine, receiver) == 8);
+    assert!(offset_of!(ReceiverLine, symmetric) == 24);
+    assert!(offset_of!(ReceiverLine, ready_lanes) == 32);
+    assert!(offset_of!(ReceiverLine, sleeps) == 40);
+    assert!(offset_of!(LaneControl, tx) == 0);
+    assert!(offset_of!(LaneControl, sender) == 8);
+    // One bit per lane in `ready_lanes`.
+    assert!(MAX_LANES <= 64);
     assert!(size_of::<Owner>() == 16);
     assert!(size_of::<RecordHeader>() == RECORD_HEADER);
     assert!(offset_of!(RecordHeader, commit) == COMMIT_OFFSET);
     assert!(offset_of!(RecordHeader, total) == 8);
     // Slot starts are 64-byte aligned, so every commit word is 4-aligned.
     assert!(SLOT_ALIGN % 64 == 0 && COMMIT_OFFSET % align_of::<u32>() == 0);
-    assert!(HEADER_SIZE % 128 == 0);
+    assert!(HEADER_SIZE % 128 == 0 && LANE_HEADER_SIZE % 128 == 0);
 };
 
 /// Validated queue configuration, copied out of the header once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Config {
     pub(crate) slot_size: usize,
+    /// Slots of each lane.
     pub(crate) slot_count: usize,
     pub(crate) max_message_size: u64,
+    /// Sender lanes.
+    pub(crate) lanes: usize,
 }
 
 impl Config {
@@ -270,6 +333,12 @@ impl Config {
         if self.slot_size * self.slot_count > MAX_RING_BYTES {
             return Err("ring larger than 4 GiB");
         }
+        if self.lanes == 0 || self.lanes > MAX_LANES {
+            return Err("sender lanes out of range (1 to 64)");
+        }
+        if self.slot_size * self.slot_count * self.lanes > MAX_SEGMENT_RING_BYTES {
+            return Err("lanes x ring larger than 64 GiB");
+        }
         if self.max_message_size > MAX_MESSAGE_LIMIT {
             return Err("max message size larger than 1 TiB");
         }
@@ -279,14 +348,25 @@ impl Config {
         Ok(())
     }
 
-    /// Bytes of the ring (all slots).
+    /// Bytes of one lane's ring (all its slots).
     pub(crate) fn ring_bytes(&self) -> usize {
         self.slot_size * self.slot_count
     }
 
-    /// Total segment size: header plus slots.
+    /// Bytes of the header, lane headers included; the first lane's slots
+    /// start here.
+    pub(crate) fn header_size(&self) -> usize {
+        HEADER_SIZE + LANE_HEADER_SIZE * self.lanes
+    }
+
+    /// Offset of lane `lane`'s slots in the segment.
+    pub(crate) fn ring_offset(&self, lane: usize) -> usize {
+        self.header_size() + lane * self.ring_bytes()
+    }
+
+    /// Total segment size: header plus every lane's slots.
     pub(crate) fn segment_size(&self) -> usize {
-        HEADER_SIZE + self.ring_bytes()
+        self.ring_offset(self.lanes)
     }
 
     /// Largest payload of one record: a record may fill the whole ring but
@@ -316,9 +396,10 @@ impl Config {
         meta.magic.store(MAGIC, Relaxed);
         meta.version.store(VERSION, Relaxed);
         meta.flavour.store(Flavour::Spsc as u32, Relaxed);
-        meta.header_size.store(HEADER_SIZE as u32, Relaxed);
+        meta.header_size.store(self.header_size() as u32, Relaxed);
         meta.slot_size.store(self.slot_size as u32, Relaxed);
         meta.slot_count.store(self.slot_count as u32, Relaxed);
+        meta.lanes.store(self.lanes as u32, Relaxed);
         meta.max_message_size.store(self.max_message_size, Relaxed);
         meta.segment_size.store(self.segment_size() as u64, Relaxed);
         // SYNC: ready-publish. Release: every store above is visible to an
@@ -342,6 +423,9 @@ pub(crate) enum Kind {
     Middle = 4,
     /// The last fragment.
     Last = 5,
+    /// The first record of a sender that attached to the lane; carries no
+    /// payload, and its token in `total`.
+    Hello = 6,
 }
 
 impl Kind {
@@ -352,6 +436,7 @@ impl Kind {
             3 => Self::First,
             4 => Self::Middle,
             5 => Self::Last,
+            6 => Self::Hello,
             _ => return None,
         })
     }
@@ -368,7 +453,8 @@ pub(crate) struct RecordHeader {
     pub(crate) len: u32,
     /// The commit word: see [`stamp`].
     pub(crate) commit: u32,
-    /// Whole message length (for fragments), `len` (messages) or 0 (padding).
+    /// Whole message length (for fragments), `len` (messages), 0 (padding)
+    /// or the sender's token (`Hello`).
     pub(crate) total: u64,
 }
 

@@ -151,7 +151,7 @@ pub mod fuzz;
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
-pub use channel::{Batch, Iter, Receiver, SendGuard, Sender, TryIter};
+pub use channel::{Batch, Iter, Receiver, SendGuard, Sender, SenderId, TryIter};
 pub use error::{
     CorruptedError, OpenError, OpenErrorKind, RecvError, RecvTimeoutError, Role, SendError,
     SendTimeoutError, TryRecvError, TrySendError,
@@ -159,7 +159,7 @@ pub use error::{
 pub use peer::Departure;
 pub use queue::{
     DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MODE, DEFAULT_OPEN_TIMEOUT, DEFAULT_SLOT_SIZE, DEFAULT_SLOTS,
-    EndState, Queue, QueueBuilder, SideStats, Stats,
+    EndState, LaneStats, MAX_SENDERS, Queue, QueueBuilder, SideStats, Stats,
 };
 
 /// The `bytemuck` crate, re-exported for typed messages

@@ -28,6 +28,10 @@ pub(crate) fn own_token() -> u64 {
     })
 }
 
+/// Under loom, where every thread has the token 1: the token of a holder
+/// that died (see `Producer::die`). Not a token of any real process.
+pub(crate) const LOOM_DEAD_TOKEN: u64 = 2;
+
 fn make_token(pid: u32, start: u64) -> u64 {
     ((start & 0xffff_ffff) << 32) | u64::from(pid)
 }
@@ -47,7 +51,7 @@ pub(crate) fn is_alive(token: u64) -> bool {
         return true;
     }
     if crate::sync::LOOM {
-        return true;
+        return token != LOOM_DEAD_TOKEN;
     }
     let pid = token_pid(token);
     if pid == 0 || pid > i32::MAX as u32 {
@@ -209,6 +213,14 @@ impl Session {
             }
             None => false,
         }
+    }
+
+    /// Whether, as far as this session knows (after `gone` said no), the
+    /// end has a holder that is its peer: one was there when this side
+    /// attached, or one has attached since. False while this side waits
+    /// for its first peer.
+    pub(crate) fn has_peer(&self, owner: &Owner) -> bool {
+        self.departed.is_none() && (self.present || attached_since(owner, self.epoch))
     }
 
     /// The epoch from which a new holder counts as a new peer: the one at

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::channel::{Receiver, Sender};
 use crate::error::{OpenError, OpenErrorKind};
-use crate::layout::{Config, Counters, Header, Owner};
+use crate::layout::{Config, Counters, Header, LaneHeader, Owner};
 use crate::peer;
 use crate::segment::{self, Region};
 use crate::spsc::{Consumer, Producer};
@@ -21,6 +21,8 @@ pub const DEFAULT_SLOTS: usize = 4096;
 pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 64 << 20;
 /// Default file mode of a new queue: owner read and write only.
 pub const DEFAULT_MODE: u32 = 0o600;
+/// Most sender lanes a queue can have ([`QueueBuilder::senders`]).
+pub const MAX_SENDERS: usize = crate::layout::MAX_LANES;
 /// Default time an opener waits for a queue's creator to finish.
 pub const DEFAULT_OPEN_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -53,6 +55,7 @@ pub struct QueueBuilder {
     open_timeout: Duration,
     wait: WaitStrategy,
     strict: bool,
+    senders: usize,
 }
 
 impl QueueBuilder {
@@ -89,6 +92,7 @@ impl QueueBuilder {
             open_timeout: DEFAULT_OPEN_TIMEOUT,
             wait: WaitStrategy::default(),
             strict: false,
+            senders: 1,
         }
     }
 
@@ -102,6 +106,34 @@ impl QueueBuilder {
     /// Number of slots: a power of two from 2 to 2^24.
     pub fn slots(mut self, count: usize) -> Self {
         self.slots = count;
+        self
+    }
+
+    /// Number of sender lanes, 1 (the default: a plain queue) to
+    /// [`MAX_SENDERS`]. With more than one, the queue is a *mailbox*: each
+    /// process (or thread) that calls [`Queue::sender`] gets a lane of its
+    /// own, a ring of `slots` slots, and the one receiver takes messages
+    /// from all lanes, round-robin, and can tell who sent each
+    /// ([`Receiver::recv_from`](crate::Receiver::recv_from)). Messages of
+    /// one sender arrive in the order sent; there is no order across
+    /// senders. Each lane takes `slots x slot_size` bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mailbox = shmq::QueueBuilder::in_process().senders(4).slots(64).create()?;
+    /// let mut rx = mailbox.receiver()?;
+    /// let (mut a, mut b) = (mailbox.sender()?, mailbox.sender()?);
+    /// a.send(b"from a")?;
+    /// b.send(b"from b")?;
+    /// let (from, msg) = rx.recv_from()?;
+    /// assert_eq!((from.lane(), msg.as_slice()), (a.lane(), &b"from a"[..]));
+    /// assert_eq!(rx.recv_from()?.0.lane(), b.lane());
+    /// # Ok(()) }
+    /// ```
+    pub fn senders(mut self, lanes: usize) -> Self {
+        self.senders = lanes;
         self
     }
 
@@ -137,7 +169,7 @@ impl QueueBuilder {
 
     /// Whether [`open`](Self::open) and [`open_or_create`](Self::open_or_create)
     /// insist that an existing queue has this builder's slot size, slot
-    /// count and max message size (default `false`: the queue's own
+    /// count, max message size and number of senders (default `false`: the queue's own
     /// settings are used, whatever the builder says).
     ///
     /// # Examples
@@ -170,6 +202,7 @@ impl QueueBuilder {
             slot_size: self.slot_size,
             slot_count: self.slots,
             max_message_size: self.max_message_size,
+            lanes: self.senders,
         }
     }
 
@@ -200,6 +233,7 @@ impl QueueBuilder {
                 asked.max_message_size,
                 found.max_message_size,
             ),
+            ("senders", asked.lanes as u64, found.lanes as u64),
         ];
         match pairs.into_iter().find(|(_, asked, found)| asked != found) {
             Some((setting, requested, found)) => Err(OpenErrorKind::SettingsMismatch {
@@ -400,7 +434,8 @@ impl Queue {
         #[cfg(not(shmq_loom))]
         {
             let view = segment::HeaderView::open(name).map_err(|e| e.on(Some(name)))?;
-            let mut stats = stats_of(view.header(), view.config());
+            let lanes: Vec<&LaneHeader> = (0..view.config().lanes).map(|i| view.lane(i)).collect();
+            let mut stats = stats_of(view.header(), &lanes, view.config());
             stats.created = Some(view.created());
             Ok(stats)
         }
@@ -454,12 +489,17 @@ impl Queue {
         Ok(true)
     }
 
-    /// Attaches the sending end.
+    /// Attaches a sending end: the queue's one, or a free lane of a
+    /// mailbox ([`QueueBuilder::senders`]).
     ///
     /// # Errors
     ///
     /// [`OpenErrorKind::AlreadyAttached`] if a live process (this one
-    /// included) holds it; a holder that died is replaced.
+    /// included) holds the sending end of a plain queue, and
+    /// [`OpenErrorKind::TooManySenders`] if live processes hold every lane
+    /// of a mailbox; a holder that died is replaced, its lane taken over at
+    /// once (the messages it sent stay first in the lane, reported as its
+    /// own).
     /// [`OpenErrorKind::BadHeader`] if the ring indices in the segment are
     /// impossible.
     pub fn sender(&self) -> Result<Sender, OpenError> {
@@ -507,12 +547,19 @@ impl Queue {
         self.region.config().max_message_size
     }
 
+    /// Number of sender lanes (1 for a plain queue; see
+    /// [`QueueBuilder::senders`]).
+    pub fn senders(&self) -> usize {
+        self.region.config().lanes
+    }
+
     /// A snapshot of the queue's state and counters. Read without
     /// synchronising with either end, so it may be slightly stale.
     /// ([`Queue::inspect`] gives the same by name, and also the queue's
     /// age.)
     pub fn stats(&self) -> Stats {
-        stats_of(self.region.header(), self.region.config())
+        let lanes: Vec<&LaneHeader> = self.region.lanes().iter().map(|l| l.header()).collect();
+        stats_of(self.region.header(), &lanes, self.region.config())
     }
 }
 
@@ -543,8 +590,9 @@ fn is_stale(name: &str, older_than: Duration) -> bool {
         match state {
             Ok(view) => {
                 let h = view.header();
-                !end_state(&h.control.sender).is_attached()
-                    && !end_state(&h.control.receiver).is_attached()
+                !end_state(&h.receiver.receiver).is_attached()
+                    && (0..view.config().lanes)
+                        .all(|i| !end_state(&view.lane(i).control.sender).is_attached())
             }
             Err(_) => true, // Never became ready, and old.
         }
@@ -572,50 +620,109 @@ fn end_state(owner: &Owner) -> EndState {
     }
 }
 
-/// The statistics that `header` (with the validated `config`) shows.
-fn stats_of(h: &Header, config: &Config) -> Stats {
-    let head = h.producer.head.load(Relaxed);
-    let tail = h.consumer.tail.load(Relaxed);
-    let sent = h.producer.counters.messages.load(Relaxed);
-    let received = h.consumer.counters.messages.load(Relaxed);
-    let side = |owner: &Owner, c: &Counters| {
-        let state = end_state(owner);
-        SideStats {
-            pid: match state {
-                EndState::Attached { pid } => Some(pid),
-                _ => None,
-            },
-            state,
-            attaches: owner.epoch.load(Relaxed),
-            messages: c.messages.load(Relaxed),
-            records: c.records.load(Relaxed),
-            sleeps: c.sleeps.load(Relaxed),
-            wakes: c.wakes.load(Relaxed),
-        }
-    };
+/// One end's statistics from its owner word and counters.
+fn side(owner: &Owner, c: &Counters) -> SideStats {
+    let state = end_state(owner);
+    SideStats {
+        pid: match state {
+            EndState::Attached { pid } => Some(pid),
+            _ => None,
+        },
+        state,
+        attaches: owner.epoch.load(Relaxed),
+        messages: c.messages.load(Relaxed),
+        records: c.records.load(Relaxed),
+        sleeps: c.sleeps.load(Relaxed),
+        wakes: c.wakes.load(Relaxed),
+    }
+}
+
+/// The statistics that `header` and its `lanes` (with the validated
+/// `config`) show.
+fn stats_of(h: &Header, lanes: &[&LaneHeader], config: &Config) -> Stats {
+    let mut receiver = side(&h.receiver.receiver, &Counters::default());
+    receiver.sleeps = h.receiver.sleeps.load(Relaxed);
+    let lanes: Vec<LaneStats> = lanes
+        .iter()
+        .enumerate()
+        .map(|(index, lane)| {
+            let head = lane.producer.head.load(Relaxed);
+            let tail = lane.consumer.tail.load(Relaxed);
+            let sender = side(&lane.control.sender, &lane.producer.counters);
+            let read = &lane.consumer.counters;
+            let received = read.messages.load(Relaxed);
+            receiver.messages += received;
+            receiver.records += read.records.load(Relaxed);
+            receiver.wakes += read.wakes.load(Relaxed);
+            LaneStats {
+                index,
+                messages_queued: sender.messages.saturating_sub(received),
+                slots_used: head.saturating_sub(tail),
+                sender,
+            }
+        })
+        .collect();
     Stats {
-        flavour: "spsc",
+        flavour: if lanes.len() == 1 { "spsc" } else { "mailbox" },
         slot_size: config.slot_size,
         slot_count: config.slot_count,
         capacity: config.capacity(),
         max_message_size: config.max_message_size,
-        messages_queued: sent.saturating_sub(received),
-        slots_used: head.saturating_sub(tail),
+        messages_queued: lanes.iter().map(|l| l.messages_queued).sum(),
+        slots_used: lanes.iter().map(|l| l.slots_used).sum(),
         created: None,
-        sender: side(&h.control.sender, &h.producer.counters),
-        receiver: side(&h.control.receiver, &h.consumer.counters),
+        sender: senders_summary(&lanes),
+        receiver,
+        lanes,
     }
+}
+
+/// [`Stats::sender`]: the one lane's sender, or for a mailbox every lane's
+/// counters added up, with the state of the lane that says most (a live
+/// holder, else a dead one, else one that detached).
+fn senders_summary(lanes: &[LaneStats]) -> SideStats {
+    if let [only] = lanes {
+        return only.sender.clone();
+    }
+    let rank = |state: &EndState| match state {
+        EndState::Attached { .. } => 3,
+        EndState::Dead { .. } => 2,
+        EndState::Detached => 1,
+        EndState::NeverAttached => 0,
+    };
+    let mut sum = SideStats {
+        pid: None,
+        state: EndState::NeverAttached,
+        attaches: 0,
+        messages: 0,
+        records: 0,
+        sleeps: 0,
+        wakes: 0,
+    };
+    for lane in lanes {
+        let s = &lane.sender;
+        if rank(&s.state) > rank(&sum.state) {
+            sum.state = s.state;
+            sum.pid = s.pid;
+        }
+        sum.attaches = sum.attaches.saturating_add(s.attaches);
+        sum.messages += s.messages;
+        sum.records += s.records;
+        sum.sleeps += s.sleeps;
+        sum.wakes += s.wakes;
+    }
+    sum
 }
 
 /// A snapshot of a queue, from [`Queue::stats`] or [`Queue::inspect`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Queue flavour (`"spsc"`).
+    /// Queue flavour: `"spsc"` (one sender lane) or `"mailbox"`.
     pub flavour: &'static str,
     /// Bytes per slot.
     pub slot_size: usize,
-    /// Number of slots.
+    /// Number of slots (of each sender lane).
     pub slot_count: usize,
     /// Longest message in one piece.
     pub capacity: usize,
@@ -628,10 +735,28 @@ pub struct Stats {
     /// When the queue's file was created (from [`Queue::inspect`] only;
     /// `None` from [`Queue::stats`]).
     pub created: Option<SystemTime>,
-    /// The sending end.
+    /// The sending end; for a mailbox, every lane's counters added up, and
+    /// the state of a lane with a live holder if there is one (see
+    /// [`lanes`](Self::lanes) for each).
     pub sender: SideStats,
-    /// The receiving end.
+    /// The receiving end (its counters over all lanes).
     pub receiver: SideStats,
+    /// Each sender lane (one for a plain queue).
+    pub lanes: Vec<LaneStats>,
+}
+
+/// One sender lane's part of [`Stats`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LaneStats {
+    /// The lane's index (as [`SenderId::lane`](crate::SenderId::lane)).
+    pub index: usize,
+    /// Its sender.
+    pub sender: SideStats,
+    /// Messages sent on it but not yet received.
+    pub messages_queued: u64,
+    /// Its slots holding records not yet received.
+    pub slots_used: u64,
 }
 
 /// One end's part of [`Stats`].

@@ -13,7 +13,10 @@ use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use crate::error::{OpenError, OpenErrorKind};
-use crate::layout::{Config, Flavour, HEADER_SIZE, Header, MAGIC, READY, VERSION};
+use crate::layout::{
+    Config, Flavour, HEADER_SIZE, Header, LANE_HEADER_SIZE, LaneHeader, MAGIC, MAX_LANES, READY,
+    VERSION,
+};
 use crate::sync::Ordering::{Acquire, Relaxed};
 use crate::sync::SlotMemory;
 
@@ -85,12 +88,35 @@ pub(crate) fn list() -> Result<Vec<String>, OpenError> {
     Ok(names)
 }
 
-/// Memory holding one queue: a header followed by the slots.
+/// Memory holding one queue: a header, then each lane's header, then each
+/// lane's slots.
 pub(crate) struct Region {
     header: NonNull<Header>,
-    slots: SlotMemory,
+    lanes: Box<[Lane]>,
     config: Config,
     _backing: Backing,
+}
+
+/// One sender lane of a region: its header and its slots.
+pub(crate) struct Lane {
+    header: NonNull<LaneHeader>,
+    slots: SlotMemory,
+}
+
+impl Lane {
+    /// The lane's header (all atomics).
+    #[inline]
+    pub(crate) fn header(&self) -> &LaneHeader {
+        // SAFETY: a `Lane` exists only inside the `Region` whose memory it
+        // points into (a live, 128-aligned `LaneHeader`, see `Region::lanes_at`),
+        // and is only reached through a borrow of that region.
+        unsafe { self.header.as_ref() }
+    }
+
+    #[inline]
+    pub(crate) fn slots(&self) -> &SlotMemory {
+        &self.slots
+    }
 }
 
 impl std::fmt::Debug for Region {
@@ -101,7 +127,7 @@ impl std::fmt::Debug for Region {
     }
 }
 
-// SAFETY: the header is all atomics and the slots are coordinated by the
+// SAFETY: the headers are all atomics and the slots are coordinated by the
 // ring protocol; the backing memory lives as long as the region.
 unsafe impl Send for Region {}
 // SAFETY: as above.
@@ -124,9 +150,16 @@ impl Region {
         unsafe { self.header.as_ref() }
     }
 
+    /// Lane `index` (`index < config().lanes`).
     #[inline]
-    pub(crate) fn slots(&self) -> &SlotMemory {
-        &self.slots
+    pub(crate) fn lane(&self, index: usize) -> &Lane {
+        &self.lanes[index]
+    }
+
+    /// Every lane, in order.
+    #[inline]
+    pub(crate) fn lanes(&self) -> &[Lane] {
+        &self.lanes
     }
 
     #[inline]
@@ -134,15 +167,44 @@ impl Region {
         &self.config
     }
 
+    /// The lanes of a segment whose memory starts at `base`.
+    ///
+    /// # Safety
+    /// `base` must be 128-aligned and valid for reads and writes of
+    /// `config.segment_size()` bytes for as long as the lanes live.
+    #[cfg(not(shmq_loom))]
+    unsafe fn lanes_at(base: *mut u8, config: &Config) -> Box<[Lane]> {
+        (0..config.lanes)
+            .map(|i| Lane {
+                // SAFETY: lane headers lie at 128-aligned offsets below
+                // `header_size`, within the segment; never null.
+                header: unsafe {
+                    NonNull::new_unchecked(
+                        base.add(HEADER_SIZE + i * LANE_HEADER_SIZE)
+                            .cast::<LaneHeader>(),
+                    )
+                },
+                // SAFETY: lane `i`'s slots are `ring_bytes` bytes at
+                // `ring_offset(i)` (64-aligned: every size before it is a
+                // multiple of 64), within the segment.
+                slots: unsafe {
+                    SlotMemory::new(
+                        base.add(config.ring_offset(i)),
+                        config.slot_size,
+                        config.slot_count,
+                    )
+                },
+            })
+            .collect()
+    }
+
     /// A fresh, initialised queue on the heap, for use within one process.
     pub(crate) fn heap(config: Config) -> Self {
         let memory = HeapMemory::new(&config);
-        let (header, slots) = memory.parts();
+        let (header, lanes) = memory.parts(&config);
         let region = Region {
             header,
-            // SAFETY: `slots` spans `ring_bytes` bytes owned by `memory`,
-            // which the region keeps alive.
-            slots: unsafe { SlotMemory::new(slots, config.slot_size, config.slot_count) },
+            lanes,
             config,
             _backing: Backing::Heap(memory),
         };
@@ -236,16 +298,14 @@ impl Region {
     #[cfg(not(shmq_loom))]
     fn from_map(map: memmap2::MmapRaw, config: Config) -> Self {
         let base = map.as_mut_ptr();
-        debug_assert!(map.len() >= config.segment_size());
+        assert!(map.len() >= config.segment_size(), "validated size");
         debug_assert_eq!(base as usize % 128, 0, "mmap is page aligned");
         Region {
             // SAFETY: mmap never returns null on success.
             header: unsafe { NonNull::new_unchecked(base.cast::<Header>()) },
-            // SAFETY: the mapping holds HEADER_SIZE + ring_bytes bytes
-            // (validated), and the region keeps the mapping alive.
-            slots: unsafe {
-                SlotMemory::new(base.add(HEADER_SIZE), config.slot_size, config.slot_count)
-            },
+            // SAFETY: the mapping holds `segment_size` bytes (asserted), is
+            // page aligned, and the region keeps it alive.
+            lanes: unsafe { Self::lanes_at(base, &config) },
             config,
             _backing: Backing::Mapped(map),
         }
@@ -333,16 +393,19 @@ impl HeaderView {
             }
             .into());
         }
+        // Every lane header fits below this; a valid segment is longer.
+        let len = size.min(MAX_HEADER_SIZE as u64) as usize;
         // SAFETY: a read-only shared mapping of the header's bytes. Other
         // processes write them concurrently; they are only ever read
-        // through `Header`, whose fields are all atomics, never as a plain
-        // `&[u8]`.
-        let map = unsafe { memmap2::MmapOptions::new().len(HEADER_SIZE).map(&file)? };
+        // through `Header` and `LaneHeader`, whose fields are all atomics,
+        // never as a plain `&[u8]`.
+        let map = unsafe { memmap2::MmapOptions::new().len(len).map(&file)? };
         let view = HeaderView {
             config: Config {
                 slot_size: 0,
                 slot_count: 0,
                 max_message_size: 0,
+                lanes: 0,
             },
             created: created_time(&meta)?,
             map,
@@ -370,10 +433,24 @@ impl HeaderView {
         &self.config
     }
 
+    /// The header of lane `index` (`index < config().lanes`).
+    pub(crate) fn lane(&self, index: usize) -> &LaneHeader {
+        assert!(index < self.config.lanes, "lane index out of range");
+        let offset = HEADER_SIZE + index * LANE_HEADER_SIZE;
+        // SAFETY: the header was validated: the file (and so the mapping,
+        // `min(size, MAX_HEADER_SIZE)` bytes) holds `header_size` bytes, of
+        // which lane `index`'s header is a 128-aligned part; `LaneHeader`
+        // is all atomics, valid for any bytes, and only loaded from.
+        unsafe { &*self.map.as_ptr().add(offset).cast::<LaneHeader>() }
+    }
+
     pub(crate) fn created(&self) -> std::time::SystemTime {
         self.created
     }
 }
+
+/// Largest header: the fixed part and [`MAX_LANES`] lane headers.
+const MAX_HEADER_SIZE: usize = HEADER_SIZE + MAX_LANES * LANE_HEADER_SIZE;
 
 /// Checks every header field of a ready segment of `file_size` bytes and
 /// returns the configuration it describes.
@@ -395,23 +472,24 @@ pub(crate) fn validate_header(header: &Header, file_size: u64) -> Result<Config,
     if flavour != Flavour::Spsc as u32 {
         return Err(OpenErrorKind::FlavourMismatch { found: flavour }.into());
     }
-    let header_size = meta.header_size.load(Relaxed);
-    if header_size as usize != HEADER_SIZE {
-        return Err(OpenErrorKind::SizeMismatch {
-            what: "header size",
-            found: header_size.into(),
-            expected: HEADER_SIZE as u64,
-        }
-        .into());
-    }
     let config = Config {
         slot_size: meta.slot_size.load(Relaxed) as usize,
         slot_count: meta.slot_count.load(Relaxed) as usize,
         max_message_size: meta.max_message_size.load(Relaxed),
+        lanes: meta.lanes.load(Relaxed) as usize,
     };
     config
         .check()
         .map_err(|e| OpenError::from(OpenErrorKind::BadHeader(e)))?;
+    let header_size = meta.header_size.load(Relaxed);
+    if header_size as usize != config.header_size() {
+        return Err(OpenErrorKind::SizeMismatch {
+            what: "header size",
+            found: header_size.into(),
+            expected: config.header_size() as u64,
+        }
+        .into());
+    }
     let expected = config.segment_size() as u64;
     let declared = meta.segment_size.load(Relaxed);
     if declared != expected {
@@ -442,7 +520,9 @@ struct HeapMemory {
     #[cfg(shmq_loom)]
     header: Box<Header>,
     #[cfg(shmq_loom)]
-    ring: NonNull<[u8]>,
+    lanes: Box<[LaneHeader]>,
+    #[cfg(shmq_loom)]
+    rings: Vec<NonNull<[u8]>>,
 }
 
 impl HeapMemory {
@@ -459,28 +539,48 @@ impl HeapMemory {
     }
 
     #[cfg(not(shmq_loom))]
-    fn parts(&self) -> (NonNull<Header>, *mut u8) {
-        // SAFETY: the allocation is HEADER_SIZE + ring bytes long.
-        let slots = unsafe { self.ptr.as_ptr().add(HEADER_SIZE) };
-        (self.ptr.cast(), slots)
+    fn parts(&self, config: &Config) -> (NonNull<Header>, Box<[Lane]>) {
+        // SAFETY: the allocation is `segment_size` bytes, 128-aligned, and
+        // lives as long as `self`, which the region keeps with the lanes.
+        let lanes = unsafe { Region::lanes_at(self.ptr.as_ptr(), config) };
+        (self.ptr.cast(), lanes)
     }
 
     #[cfg(shmq_loom)]
     fn new(config: &Config) -> Self {
-        let ring = Box::into_raw(vec![0u8; config.ring_bytes()].into_boxed_slice());
         Self {
             header: Box::default(),
-            // SAFETY: Box::into_raw never returns null.
-            ring: unsafe { NonNull::new_unchecked(ring) },
+            lanes: (0..config.lanes).map(|_| LaneHeader::default()).collect(),
+            rings: (0..config.lanes)
+                .map(|_| {
+                    let ring = Box::into_raw(vec![0u8; config.ring_bytes()].into_boxed_slice());
+                    // SAFETY: Box::into_raw never returns null.
+                    unsafe { NonNull::new_unchecked(ring) }
+                })
+                .collect(),
         }
     }
 
     #[cfg(shmq_loom)]
-    fn parts(&self) -> (NonNull<Header>, *mut u8) {
-        (
-            NonNull::from(&*self.header),
-            self.ring.as_ptr().cast::<u8>(),
-        )
+    fn parts(&self, config: &Config) -> (NonNull<Header>, Box<[Lane]>) {
+        let lanes = self
+            .lanes
+            .iter()
+            .zip(&self.rings)
+            .map(|(header, ring)| Lane {
+                header: NonNull::from(header),
+                // SAFETY: the ring is `ring_bytes` bytes owned by `self`,
+                // which the region keeps alive with the lanes.
+                slots: unsafe {
+                    SlotMemory::new(
+                        ring.as_ptr().cast::<u8>(),
+                        config.slot_size,
+                        config.slot_count,
+                    )
+                },
+            })
+            .collect();
+        (NonNull::from(&*self.header), lanes)
     }
 }
 
@@ -492,8 +592,10 @@ impl Drop for HeapMemory {
             std::alloc::dealloc(self.ptr.as_ptr(), self.layout)
         };
         #[cfg(shmq_loom)]
-        // SAFETY: from Box::into_raw in `new`, freed once here.
-        drop(unsafe { Box::from_raw(self.ring.as_ptr()) });
+        for ring in &self.rings {
+            // SAFETY: from Box::into_raw in `new`, freed once here.
+            drop(unsafe { Box::from_raw(ring.as_ptr()) });
+        }
     }
 }
 

@@ -36,7 +36,7 @@ use crate::error::{CorruptedError, OpenError, OpenErrorKind, Role, Stop};
 use crate::frag::{self, Reassembly, Step};
 use crate::layout::{Config, Kind, RECORD_HEADER, RecordHeader, stamp, unstamp};
 use crate::peer;
-use crate::segment::Region;
+use crate::segment::{Lane, Region};
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
 use crate::wait::{self, Deadline, WaitState, WaitStrategy};
 
@@ -95,25 +95,26 @@ impl Geometry {
 
 /// Whether this process may publish with the light barrier; if it cannot
 /// take part in the asymmetric pair, marks the segment symmetric first.
-fn barrier_ready(control: &crate::layout::ControlLine) -> bool {
+fn barrier_ready(line: &crate::layout::ReceiverLine) -> bool {
     let ready = crate::sync::barrier::asymmetric_available();
     if !ready {
         // Before this process ever sleeps or publishes: the fence orders the
         // store before our first handshake, so publishers that load the word
         // after it use full fences (one mid-publish can only delay a wake-up
         // by a slice, see `wait_until`).
-        control.symmetric.store(1, Relaxed);
+        line.symmetric.store(1, Relaxed);
         crate::sync::fence(crate::sync::Ordering::SeqCst);
     }
     ready
 }
 
-/// Where the receiver sleeps, waiting for a record or for a sender.
+/// Where the receiver sleeps, waiting for a record on any lane or for a
+/// sender: the doorbell.
 fn receiver_bed(header: &crate::layout::Header) -> wait::Bed<'_> {
     wait::Bed {
-        slot: &header.control.rx,
-        symmetric: &header.control.symmetric,
-        sleeps: &header.consumer.counters.sleeps,
+        slot: &header.receiver.rx,
+        symmetric: &header.receiver.symmetric,
+        sleeps: &header.receiver.sleeps,
     }
 }
 
@@ -135,17 +136,13 @@ fn check_indices(tail: u64, head: u64, slots: u64) -> Result<(), CorruptedError>
 /// (2^62 slots at a billion per second is over a century).
 const MAX_POSITION: u64 = 1 << 62;
 
-/// Loads the receiver's tail into `cached`, checking it against our head.
+/// Loads the receiver's tail of `lane` into `cached`, checking it against
+/// our head.
 #[inline]
-fn load_tail(
-    region: &Region,
-    head: u64,
-    slots: u64,
-    cached: &mut u64,
-) -> Result<u64, CorruptedError> {
+fn load_tail(lane: &Lane, head: u64, slots: u64, cached: &mut u64) -> Result<u64, CorruptedError> {
     // SYNC: tail-publish (Acquire side): the receiver is done reading every
     // slot below this tail, so we may overwrite them.
-    let tail = region.header().consumer.tail.load(Acquire);
+    let tail = lane.header().consumer.tail.load(Acquire);
     check_indices(tail, head, slots)?;
     *cached = tail;
     Ok(tail)
@@ -155,7 +152,7 @@ fn load_tail(
 /// non-zero `commit`, and reads its header.
 #[inline]
 fn parse_record(
-    region: &Region,
+    lane: &Lane,
     geo: &Geometry,
     position: u64,
     commit: u32,
@@ -179,11 +176,13 @@ fn parse_record(
     // header is written, and the sender leaves it alone until our tail has
     // passed it.
     let header = unsafe {
-        region
-            .slots()
+        lane.slots()
             .read(offset, RECORD_HEADER, RecordHeader::from_bytes)
     };
     let len = header.len as usize;
+    if kind == Kind::Hello && len != 0 {
+        return Err(CorruptedError::new("hello record with a payload"));
+    }
     if len > geo.capacity {
         return Err(CorruptedError::new("record longer than the ring"));
     }
@@ -208,28 +207,30 @@ fn parse_record(
 /// without storing the head after it (it died between the two stores at the
 /// end of `Producer::commit`). The commit word there is 0 otherwise: it was
 /// zeroed before the record that ends at head was committed.
-fn recover_head(region: &Region, geo: &Geometry) -> Result<u64, OpenError> {
+fn recover_head(lane: &Lane, geo: &Geometry) -> Result<u64, OpenError> {
     // SYNC: head-publish (Acquire side, for the previous sender's head).
-    let head = region.header().producer.head.load(Acquire);
+    let head = lane.header().producer.head.load(Acquire);
     if head > MAX_POSITION {
         return Err(OpenErrorKind::BadHeader("head and tail indices out of range").into());
     }
     // SYNC: commit-publish (Acquire side): a record committed there is
     // completely written.
-    let commit = region.slots().commit_word(head).load(Acquire);
+    let commit = lane.slots().commit_word(head).load(Acquire);
     if commit == 0 {
         return Ok(head);
     }
-    match parse_record(region, geo, head, commit) {
+    match parse_record(lane, geo, head, commit) {
         Ok(record) => Ok(head + record.slots),
         Err(_) => Err(OpenErrorKind::BadHeader("corrupt record at head").into()),
     }
 }
 
-/// The sending side of the ring.
+/// The sending side of one lane's ring.
 #[derive(Debug)]
 pub(crate) struct Producer {
     region: Arc<Region>,
+    /// Our lane.
+    lane: usize,
     geo: Geometry,
     token: u64,
     /// Our head (we are its only writer while attached).
@@ -239,6 +240,10 @@ pub(crate) struct Producer {
     /// A position past head whose commit word we zeroed ahead of time (see
     /// `commit`); 0 for none (no record ends at position 0).
     precleared: u64,
+    /// Messages shorter than this may take `send`'s fast path: one more
+    /// than `geo.one_slot`, or 0 while our `Hello` record is not written
+    /// yet (the ring was full when we attached).
+    fast_below: usize,
     /// Set once the segment broke the protocol.
     poisoned: Option<CorruptedError>,
     /// Which receivers count as our peer (see `peer::Session`).
@@ -251,50 +256,102 @@ pub(crate) struct Producer {
 }
 
 impl Producer {
+    /// Attaches a sender to the first lane no live holder has (taking over
+    /// a lane whose holder died), and writes its `Hello` record.
     pub(crate) fn attach(region: Arc<Region>, strategy: WaitStrategy) -> Result<Self, OpenError> {
+        let lanes = region.lanes().len();
+        let mut last = None;
+        for lane in 0..lanes {
+            match Self::attach_lane(Arc::clone(&region), lane, strategy) {
+                Ok(producer) => return Ok(producer),
+                Err(e) if matches!(e.kind(), OpenErrorKind::AlreadyAttached { .. }) => {
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(match last {
+            Some(e) if lanes == 1 => e,
+            _ => OpenErrorKind::TooManySenders { limit: lanes }.into(),
+        })
+    }
+
+    fn attach_lane(
+        region: Arc<Region>,
+        index: usize,
+        strategy: WaitStrategy,
+    ) -> Result<Self, OpenError> {
         let header = region.header();
-        let token = peer::claim(&header.control.sender, Role::Sender)?;
+        let lane = region.lane(index);
+        let owner = &lane.header().control.sender;
+        let token = peer::claim(owner, Role::Sender)?;
         let geo = Geometry::new(*region.config());
         // Our own index first: nobody else writes it while we hold the end,
         // so the tail read after it can only have moved towards it.
-        let head = match recover_head(&region, &geo) {
+        let head = match recover_head(lane, &geo) {
             Ok(head) => head,
             Err(e) => {
-                peer::detach(&header.control.sender, token);
+                peer::detach(owner, token);
                 return Err(e);
             }
         };
         // SYNC: tail-publish (Acquire side).
-        let tail = header.consumer.tail.load(Acquire);
+        let tail = lane.header().consumer.tail.load(Acquire);
         if check_indices(tail, head, geo.slots).is_err() {
-            peer::detach(&header.control.sender, token);
+            peer::detach(owner, token);
             return Err(OpenErrorKind::BadHeader("head and tail indices out of range").into());
         }
-        peer::announce(&header.control.sender);
-        // A receiver asleep in `wait_for_sender` waits for the epoch we
-        // just raised. Full fence (not the light barrier): this is the slow
-        // path, and the receiver may be asleep with its heavy half done.
-        wait::wake_peer(
-            &header.control,
-            &header.control.rx,
-            false,
-            &header.producer.counters.wakes,
-        );
-        let receiver = peer::Session::start(&header.control.receiver);
-        let asymmetric = barrier_ready(&header.control);
-        Ok(Producer {
-            region,
+        peer::announce(owner);
+        let receiver = peer::Session::start(&header.receiver.receiver);
+        let asymmetric = barrier_ready(&header.receiver);
+        let mut producer = Producer {
+            lane: index,
             geo,
             token,
             head,
             cached_tail: tail,
             precleared: 0,
+            fast_below: 0,
             poisoned: None,
             receiver,
             wait: WaitState::new(),
             asymmetric,
             strategy,
-        })
+            region,
+        };
+        if producer.has_room(1) {
+            producer.write_hello();
+        }
+        // A receiver asleep in `wait_for_sender` waits for the epoch we
+        // just raised. Full fence (not the light barrier): this is the slow
+        // path, and the receiver may be asleep with its heavy half done.
+        let header = producer.region.header();
+        wait::ring_doorbell(
+            &header.receiver,
+            index,
+            false,
+            &producer.region.lane(index).header().producer.counters.wakes,
+        );
+        Ok(producer)
+    }
+
+    /// Our lane.
+    #[inline(always)]
+    fn lane(&self) -> &Lane {
+        self.region.lane(self.lane)
+    }
+
+    /// The lane this sender holds.
+    pub(crate) fn lane_index(&self) -> usize {
+        self.lane
+    }
+
+    /// Writes our `Hello` record at head, which must have room for it: it
+    /// tells the receiver who sends the records that follow.
+    fn write_hello(&mut self) {
+        let at = self.head;
+        self.commit(at, Kind::Hello, 0, self.token, 1);
+        self.fast_below = self.geo.one_slot + 1;
     }
 
     pub(crate) fn region(&self) -> &Arc<Region> {
@@ -319,7 +376,7 @@ impl Producer {
         let liveness = wait::send_liveness_due(&mut self.wait);
         if self
             .receiver
-            .gone(&self.region.header().control.receiver, liveness)
+            .gone(&self.region.header().receiver.receiver, liveness)
         {
             return Err(Stop::Disconnected);
         }
@@ -335,7 +392,7 @@ impl Producer {
     #[inline]
     fn load_tail(&mut self) -> Result<u64, CorruptedError> {
         load_tail(
-            &self.region,
+            self.region.lane(self.lane),
             self.head,
             self.geo.slots,
             &mut self.cached_tail,
@@ -386,6 +443,7 @@ impl Producer {
         ready: impl Fn(u64) -> bool,
     ) -> Result<(), Stop> {
         let (region, head, slots) = (&*self.region, self.head, self.geo.slots);
+        let lane = region.lane(self.lane);
         let cached = &mut self.cached_tail;
         let state = &mut self.wait;
         let receiver = &mut self.receiver;
@@ -394,16 +452,16 @@ impl Producer {
             self.strategy,
             deadline,
             wait::Bed {
-                slot: &header.control.tx,
-                symmetric: &header.control.symmetric,
-                sleeps: &header.producer.counters.sleeps,
+                slot: &lane.header().control.tx,
+                symmetric: &header.receiver.symmetric,
+                sleeps: &lane.header().producer.counters.sleeps,
             },
             state,
             backoff,
-            |liveness| match load_tail(region, head, slots, cached) {
+            |liveness| match load_tail(lane, head, slots, cached) {
                 Err(e) => Some(Err(Stop::Corrupted(e))),
                 Ok(tail) if ready(tail) => Some(Ok(())),
-                Ok(_) if receiver.gone(&header.control.receiver, liveness) => {
+                Ok(_) if receiver.gone(&header.receiver.receiver, liveness) => {
                     Some(Err(Stop::Disconnected))
                 }
                 Ok(_) => None,
@@ -420,7 +478,8 @@ impl Producer {
     /// header and commits it.
     #[inline(always)]
     fn commit(&mut self, at: u64, kind: Kind, len: usize, total: u64, slots: u64) {
-        let memory = self.region.slots();
+        let lane = self.region.lane(self.lane);
+        let memory = lane.slots();
         let next = at + slots;
         if next != self.precleared {
             // SYNC: commit-clear. Relaxed: ordered before the receiver's
@@ -447,15 +506,15 @@ impl Producer {
         // Acquire-loads this word.
         memory.commit_word(at).store(stamp(kind, at), Release);
         self.head = next;
-        let shared = self.region.header();
+        let shared = lane.header();
         // SYNC: head-publish. Release: pairs with the Acquire in
         // `recover_head` of a sender that takes our end over, and with the
         // receiver's in `next_record`, which reads head as a hint.
         shared.producer.head.store(self.head, Release);
         shared.producer.counters.records.bump();
-        wait::wake_peer(
-            &shared.control,
-            &shared.control.rx,
+        wait::ring_doorbell(
+            &self.region.header().receiver,
+            self.lane,
             self.asymmetric,
             &shared.producer.counters.wakes,
         );
@@ -480,6 +539,9 @@ impl Producer {
     /// number of slots the record takes.
     #[inline]
     fn reserve_record(&mut self, len: usize, deadline: Deadline) -> Result<(u64, u64), Stop> {
+        if self.fast_below == 0 {
+            self.send_hello(deadline)?;
+        }
         let slots = self.geo.slots_for(len);
         debug_assert!(slots < self.geo.slots);
         let index = self.head & self.geo.mask;
@@ -488,6 +550,15 @@ impl Producer {
         }
         self.ensure_space(slots, deadline)?;
         Ok((self.head, slots))
+    }
+
+    /// Writes the `Hello` record that did not fit when we attached.
+    #[cold]
+    #[inline(never)]
+    fn send_hello(&mut self, deadline: Deadline) -> Result<(), Stop> {
+        self.ensure_space(1, deadline)?;
+        self.write_hello();
+        Ok(())
     }
 
     /// Fills the ring from head (at slot `index`) to its end with a padding
@@ -526,7 +597,7 @@ impl Producer {
         // SAFETY: the caller made `slots` slots from `at` free and
         // contiguous, and the payload fits in them after the header.
         unsafe {
-            self.region
+            self.lane()
                 .slots()
                 .write(offset, bytes.len(), |dst| dst.copy_from_slice(bytes));
         }
@@ -544,10 +615,10 @@ impl Producer {
         // 0.79-0.83x of the raw ring to 1.1-1.3x in side-by-side runs (the
         // receiver reads the lines of a sender that is done with them
         // sooner).
-        if msg.len() <= self.geo.one_slot && self.has_room(1) {
+        if msg.len() < self.fast_below && self.has_room(1) {
             self.check_usable()?;
             self.write_at(self.head, 1, Kind::Message, msg, msg.len() as u64);
-            self.region.header().producer.counters.messages.bump();
+            self.lane().header().producer.counters.messages.bump();
             return Ok(());
         }
         self.send_slow(msg, deadline)
@@ -579,7 +650,7 @@ impl Producer {
                 self.write_record(kind, &msg[range], msg.len() as u64, deadline)?;
             }
         }
-        self.region.header().producer.counters.messages.bump();
+        self.lane().header().producer.counters.messages.bump();
         Ok(())
     }
 
@@ -608,7 +679,7 @@ impl Producer {
         // SAFETY: the reserved slots are free and contiguous; the payload
         // fits in them.
         let ptr = unsafe {
-            self.region
+            self.lane()
                 .slots()
                 .write_ptr(self.geo.offset(at) + RECORD_HEADER, len)
         };
@@ -619,7 +690,7 @@ impl Producer {
     pub(crate) fn commit_reserved(&mut self, at: u64, slots: u64, len: usize) {
         debug_assert_eq!(at, self.head, "one reservation at a time");
         self.commit(at, Kind::Message, len, len as u64, slots);
-        self.region.header().producer.counters.messages.bump();
+        self.lane().header().producer.counters.messages.bump();
     }
 
     /// Waits until the receiver has consumed everything published so far.
@@ -638,12 +709,25 @@ impl Producer {
     pub(crate) fn is_disconnected(&self) -> bool {
         // A copy: what it learns is not noted, as a send would note it.
         let mut receiver = self.receiver;
-        receiver.gone(&self.region.header().control.receiver, true)
+        receiver.gone(&self.region.header().receiver.receiver, true)
     }
 
     /// How the receiver left, once a call has found it gone.
     pub(crate) fn last_departure(&self) -> Option<peer::Departure> {
         self.receiver.last_departure()
+    }
+
+    /// Loom models only: the death of this sender's process, as its peers
+    /// see it: the lane's owner word keeps a token whose process is dead
+    /// (Release: what it wrote before dying is visible to whoever finds it
+    /// dead, as the kernel's teardown of a process makes it), and nothing
+    /// is detached or cleaned up.
+    #[cfg(shmq_loom)]
+    pub(crate) fn die(mut self) {
+        let owner = &self.lane().header().control.sender;
+        owner.token.store(peer::LOOM_DEAD_TOKEN, Release);
+        // Our drop's detach then finds another token and changes nothing.
+        self.token = 0;
     }
 }
 
@@ -654,14 +738,14 @@ impl Drop for Producer {
             // would abort the test binary and hide the failure report.
             return;
         }
-        let header = self.region.header();
-        peer::detach(&header.control.sender, self.token);
+        let lane = self.lane().header();
+        peer::detach(&lane.control.sender, self.token);
         // A receiver asleep waiting for data must learn that none will come.
-        wait::wake_peer(
-            &header.control,
-            &header.control.rx,
+        wait::ring_doorbell(
+            &self.region.header().receiver,
+            self.lane,
             false,
-            &header.producer.counters.wakes,
+            &lane.producer.counters.wakes,
         );
     }
 }
@@ -688,18 +772,24 @@ struct Record {
     slots: u64,
 }
 
+/// A whole message found by `Consumer::find_message`.
+#[derive(Debug, Clone, Copy)]
+enum Found {
+    /// In the ring, at the lane's tail: read it in place, then free it.
+    InRing(Record),
+    /// In the lane's reassembly buffer (its records are freed already).
+    Assembled,
+}
+
 /// Polls that a receiver waiting after a record of several slots spends
 /// watching `head` before it watches the next commit word (see
 /// `Consumer::next_record`): about 100 ns of pauses here, time for the
 /// sender to finish writing a long record.
 const HEAD_POLLS: u32 = 4;
 
-/// The receiving side of the ring.
+/// The receiver's state of one lane.
 #[derive(Debug)]
-pub(crate) struct Consumer {
-    region: Arc<Region>,
-    geo: Geometry,
-    token: u64,
+struct LaneReader {
     /// Our tail (we are its only writer while attached).
     tail: u64,
     /// Last head read from the sender's line: the records below it are
@@ -712,13 +802,43 @@ pub(crate) struct Consumer {
     waited: bool,
     /// Whether a call has found nothing since the last record read.
     missed: bool,
-    poisoned: Option<CorruptedError>,
     assembly: Reassembly,
-    /// Which senders count as our peer (see `peer::Session`).
+    /// Which senders of this lane count as our peer (see `peer::Session`).
     sender: peer::Session,
-    /// Records a batch has read past the published tail (our `tail` is
-    /// ahead of it); 0 outside a batch.
+    /// Token of the sender whose records are at our tail (from its
+    /// `Hello`); 0 if unknown.
+    from: u64,
+}
+
+/// Who sent a message: the lane it came on and the token of the process
+/// that held the lane then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Origin {
+    pub(crate) lane: usize,
+    pub(crate) token: u64,
+}
+
+/// The receiving side: one reader per sender lane, served round-robin.
+#[derive(Debug)]
+pub(crate) struct Consumer {
+    region: Arc<Region>,
+    geo: Geometry,
+    token: u64,
+    lanes: Box<[LaneReader]>,
+    /// The lane to look at first: the one after the last lane served, so a
+    /// busy sender cannot starve the others.
+    next_lane: usize,
+    /// The lane of the last message received (and of a batch in progress).
+    current: usize,
+    /// Whether a message has been received (or a batch started) yet.
+    served: bool,
+    poisoned: Option<CorruptedError>,
+    /// Records a batch has read past the published tail of lane `current`
+    /// (our tail is ahead of it); 0 outside a batch.
     held_records: u64,
+    /// How the last sender found gone left (mailboxes; a single lane keeps
+    /// it in its session).
+    last_departure: Option<peer::Departure>,
     /// Liveness and CPU-sharing memory of our waits.
     wait: WaitState,
     /// Whether this process can use the light half of the wake barrier.
@@ -729,31 +849,44 @@ pub(crate) struct Consumer {
 impl Consumer {
     pub(crate) fn attach(region: Arc<Region>, strategy: WaitStrategy) -> Result<Self, OpenError> {
         let header = region.header();
-        let token = peer::claim(&header.control.receiver, Role::Receiver)?;
-        // SYNC: tail-publish (Acquire side, for the previous receiver's tail).
-        let tail = header.consumer.tail.load(Acquire);
+        let owner = &header.receiver.receiver;
+        let token = peer::claim(owner, Role::Receiver)?;
         let geo = Geometry::new(*region.config());
-        // The sender's head is not ours to check: we follow commit words.
-        if tail > MAX_POSITION {
-            peer::detach(&header.control.receiver, token);
-            return Err(OpenErrorKind::BadHeader("tail index beyond 2^62").into());
+        let mut lanes = Vec::with_capacity(region.lanes().len());
+        for lane in region.lanes() {
+            let line = &lane.header().consumer;
+            // SYNC: tail-publish (Acquire side, for the previous receiver's
+            // tail, and the sender token it stored before it).
+            let tail = line.tail.load(Acquire);
+            // The sender's head is not ours to check: we follow commit words.
+            if tail > MAX_POSITION {
+                peer::detach(owner, token);
+                return Err(OpenErrorKind::BadHeader("tail index beyond 2^62").into());
+            }
+            lanes.push(LaneReader {
+                tail,
+                cached_head: tail,
+                last_slots: 1,
+                waited: false,
+                missed: false,
+                assembly: Reassembly::default(),
+                sender: peer::Session::start(&lane.header().control.sender),
+                from: line.sender_token.load(Relaxed),
+            });
         }
-        peer::announce(&header.control.receiver);
-        let sender = peer::Session::start(&header.control.sender);
-        let asymmetric = barrier_ready(&header.control);
+        peer::announce(owner);
+        let asymmetric = barrier_ready(&header.receiver);
         Ok(Consumer {
             region,
             geo,
             token,
-            tail,
-            cached_head: tail,
-            last_slots: 1,
-            waited: false,
-            missed: false,
+            lanes: lanes.into_boxed_slice(),
+            next_lane: 0,
+            current: 0,
+            served: false,
             poisoned: None,
-            assembly: Reassembly::default(),
-            sender,
             held_records: 0,
+            last_departure: None,
             wait: WaitState::new(),
             asymmetric,
             strategy,
@@ -768,7 +901,27 @@ impl Consumer {
         &self.geo
     }
 
-    /// Waits for the record at tail to be committed and checks it.
+    /// Whether this is a mailbox (more than one sender lane).
+    #[inline(always)]
+    fn is_mailbox(&self) -> bool {
+        self.lanes.len() > 1
+    }
+
+    /// Who sent the records at lane `current`'s tail.
+    fn origin(&self) -> Origin {
+        Origin {
+            lane: self.current,
+            token: self.lanes[self.current].from,
+        }
+    }
+
+    /// Who sent the last message received (or the batch in progress).
+    pub(crate) fn last_origin(&self) -> Option<Origin> {
+        self.served.then(|| self.origin())
+    }
+
+    /// Waits for the record at lane `i`'s tail to be committed and checks
+    /// it.
     ///
     /// The receiver watches the commit word itself, which lies in the
     /// record's first cache line: a record then arrives in the line
@@ -791,45 +944,51 @@ impl Consumer {
     /// `head` is only a hint: a record is read only once its own commit word
     /// says so, so a wrong `head` costs speed, never correctness.
     #[inline]
-    fn next_record(&mut self, deadline: Deadline) -> Result<Record, Stop> {
-        let (region, tail) = (&*self.region, self.tail);
-        // A stream of long records (see above).
-        let long = self.last_slots > 1;
-        if long && self.cached_head <= tail {
-            // SYNC: head-publish (Acquire side): every record below this
-            // head is committed.
-            self.cached_head = region.header().producer.head.load(Acquire);
-        }
-        let mut commit = 0;
-        if !long || self.cached_head > tail {
-            // SYNC: commit-publish (Acquire side): the record whose stamp we
-            // read is completely written, and so is the zeroing of the
-            // commit word after it.
-            commit = region.slots().commit_word(tail).load(Acquire);
-        }
+    fn next_record(&mut self, i: usize, deadline: Deadline) -> Result<Record, Stop> {
+        let (tail, long, mut commit) = {
+            let lane = self.region.lane(i);
+            let reader = &mut self.lanes[i];
+            let tail = reader.tail;
+            // A stream of long records (see above).
+            let long = reader.last_slots > 1;
+            if long && reader.cached_head <= tail {
+                // SYNC: head-publish (Acquire side): every record below this
+                // head is committed.
+                reader.cached_head = lane.header().producer.head.load(Acquire);
+            }
+            let mut commit = 0;
+            if !long || reader.cached_head > tail {
+                // SYNC: commit-publish (Acquire side): the record whose stamp
+                // we read is completely written, and so is the zeroing of the
+                // commit word after it.
+                commit = lane.slots().commit_word(tail).load(Acquire);
+            }
+            (tail, long, commit)
+        };
         let waited = commit == 0;
         if waited {
-            commit = match self.wait_for_commit(deadline, long) {
+            commit = match self.wait_for_commit(i, deadline, long) {
                 Ok(commit) => commit,
                 Err(e) => {
                     // Found nothing (a non-blocking call, or a timeout):
                     // the record this call looked for will have been
                     // waited for, by the caller's loop if not by us.
-                    self.missed = true;
+                    self.lanes[i].missed = true;
                     return Err(e);
                 }
             };
         }
-        self.waited = waited || std::mem::take(&mut self.missed);
-        let record = parse_record(&self.region, &self.geo, tail, commit)?;
-        if record.kind != Kind::Padding {
-            self.last_slots = record.slots;
+        let reader = &mut self.lanes[i];
+        reader.waited = waited || std::mem::take(&mut reader.missed);
+        let record = parse_record(self.region.lane(i), &self.geo, tail, commit)?;
+        if record.kind != Kind::Padding && record.kind != Kind::Hello {
+            reader.last_slots = record.slots;
         }
         Ok(record)
     }
 
-    /// Waits for the record at tail to be committed; returns its commit
-    /// word.
+    /// Waits for the record at lane `i`'s tail to be committed; returns its
+    /// commit word.
     ///
     /// While it waits, the receiver also prefetches the slot's second cache
     /// line with each look at the commit word. A one-slot record of more
@@ -848,23 +1007,31 @@ impl Consumer {
     /// from the sender in the middle (measured: 64-byte throughput fell from
     /// 0.79-0.83x of the raw ring to 0.57-0.69x). In a stream, 98.7% of the
     /// waits came right after a record that was already there.
+    ///
+    /// A mailbox waits here only without waiting (`Deadline::Now`, to go on
+    /// with a fragment chain); it waits for any lane in `wait_any`.
     #[inline(always)]
-    fn wait_for_commit(&mut self, deadline: Deadline, long: bool) -> Result<u32, Stop> {
-        let (region, tail) = (&*self.region, self.tail);
+    fn wait_for_commit(&mut self, i: usize, deadline: Deadline, long: bool) -> Result<u32, Stop> {
+        let region = &*self.region;
+        let lane = region.lane(i);
+        let reader = &mut self.lanes[i];
+        let tail = reader.tail;
         let header = region.header();
-        let memory = region.slots();
+        let memory = lane.slots();
         let word = memory.commit_word(tail);
         let second_line = self.geo.offset(tail) + 64;
         // Only a slot of more than one line has a second line to prefetch;
         // and only when the last record was waited for too (see above).
-        let prefetch = self.waited && self.geo.config.slot_size > 64;
+        let prefetch = reader.waited && self.geo.config.slot_size > 64;
         // Not for a non-blocking call: its one look must be at the word.
         let mut watch_head = if long && deadline != Deadline::Now {
             HEAD_POLLS
         } else {
             0
         };
-        let sender = &mut self.sender;
+        let sender = &mut reader.sender;
+        let owner = &lane.header().control.sender;
+        let producer = &lane.header().producer;
         wait::wait_until(
             self.strategy,
             deadline,
@@ -878,7 +1045,7 @@ impl Consumer {
                     // a valid half of the sleep handshake: the sender
                     // stores head before its barrier, as it does the
                     // commit word.
-                    header.producer.head.load(Acquire) > tail
+                    producer.head.load(Acquire) > tail
                 };
                 if committed {
                     if prefetch {
@@ -890,7 +1057,7 @@ impl Consumer {
                         commit => return Some(Ok(commit)),
                     }
                 }
-                if !sender.gone(&header.control.sender, liveness) {
+                if !sender.gone(owner, liveness) {
                     return None;
                 }
                 // The sender is gone, and its last commit happened before
@@ -905,115 +1072,306 @@ impl Consumer {
         )
     }
 
-    /// Frees the slots of the record at tail.
-    #[inline]
-    fn release(&mut self, slots: u64) {
-        self.tail += slots;
-        self.publish_tail(1);
+    /// The commit word at lane `i`'s tail (0: nothing there yet).
+    #[inline(always)]
+    fn peek(&self, i: usize) -> u32 {
+        // SYNC: commit-publish (Acquire side): a record found here is read
+        // only after `next_record` loads the word again, with Acquire too.
+        self.region
+            .lane(i)
+            .slots()
+            .commit_word(self.lanes[i].tail)
+            .load(Acquire)
     }
 
-    /// Publishes our tail, freeing every slot below it for the sender (and
-    /// waking the sender if it sleeps); `records` is how many records that
-    /// frees, for the statistics.
+    /// Waits until a record is committed at the tail of some lane (a
+    /// mailbox's wait), or until every sender it has seen is gone and no
+    /// other holds a lane (`Disconnected`).
+    ///
+    /// It sleeps on the doorbell, which every lane's sender rings after a
+    /// commit if the receiver registered (`SYNC: sleep-register`, as for one
+    /// lane): its re-check after registering looks at *every* lane's commit
+    /// word, so a commit on any lane either is seen by it or sees the
+    /// registration. The ready bitmap only says which lanes to look at
+    /// first.
+    fn wait_any(&mut self, deadline: Deadline) -> Result<(), Stop> {
+        let region = &*self.region;
+        let header = region.header();
+        let lanes = &mut self.lanes;
+        let last = &mut self.last_departure;
+        let start = self.next_lane;
+        wait::wait_until(
+            self.strategy,
+            deadline,
+            receiver_bed(header),
+            &mut self.wait,
+            false,
+            |liveness| {
+                let ready = header.receiver.ready_lanes.load(Relaxed);
+                if ready != 0 {
+                    // A hint: the bits of lanes that rang since we slept.
+                    header.receiver.ready_lanes.swap(0, Relaxed);
+                    if any_committed(region, lanes, start, ready) {
+                        return Some(Ok(()));
+                    }
+                }
+                if any_committed(region, lanes, start, u64::MAX) {
+                    return Some(Ok(()));
+                }
+                let sessions = lanes.iter_mut().map(|r| &mut r.sender);
+                if !all_senders_gone(region, sessions, liveness, last) {
+                    return None;
+                }
+                // As in `wait_for_commit`: every sender's last commit
+                // happened before it left, so a look after seeing them all
+                // gone finds whatever they committed.
+                if any_committed(region, lanes, start, u64::MAX) {
+                    Some(Ok(()))
+                } else {
+                    Some(Err(Stop::Disconnected))
+                }
+            },
+        )
+    }
+
+    /// Frees the slots of the record at lane `i`'s tail.
     #[inline]
-    fn publish_tail(&mut self, records: u64) {
-        let shared = self.region.header();
+    fn release(&mut self, i: usize, slots: u64) {
+        self.lanes[i].tail += slots;
+        self.publish_tail(i, 1);
+    }
+
+    /// Publishes lane `i`'s tail, freeing every slot below it for its
+    /// sender (and waking the sender if it sleeps); `records` is how many
+    /// records that frees, for the statistics.
+    #[inline]
+    fn publish_tail(&mut self, i: usize, records: u64) {
+        let shared = self.region.lane(i).header();
         // SYNC: tail-publish. Release: our reads of the freed slots happen
         // before the sender, Acquire-loading this tail, overwrites them.
-        shared.consumer.tail.store(self.tail, Release);
+        shared.consumer.tail.store(self.lanes[i].tail, Release);
         shared.consumer.counters.records.bump_by(records);
         wait::wake_peer(
-            &shared.control,
+            &self.region.header().receiver.symmetric,
             &shared.control.tx,
             self.asymmetric,
             &shared.consumer.counters.wakes,
         );
     }
 
-    /// Receives one message and calls `f` with its bytes: in place in the
-    /// ring for a message that fits it, from the reassembly buffer for a
-    /// longer one.
-    pub(crate) fn recv_with<R>(
-        &mut self,
-        deadline: Deadline,
-        f: impl FnOnce(&[u8]) -> R,
-    ) -> Result<R, Stop> {
-        if let Some(e) = self.poisoned {
-            return Err(Stop::Corrupted(e));
-        }
-        let result = self.recv_inner(deadline, f);
-        if let Err(Stop::Corrupted(e)) = result {
-            self.poisoned = Some(e);
-        }
-        result
+    /// Takes the `Hello` record at lane `i`'s tail (and frees it with the
+    /// `held` records before it): the records after it are its sender's,
+    /// and a fragment chain of the lane's earlier holder will never end.
+    fn hello(&mut self, i: usize, record: Record, held: u64) {
+        let reader = &mut self.lanes[i];
+        reader.from = record.total;
+        reader.assembly.abandon();
+        reader.tail += record.slots;
+        // Published by the tail store after it (tail-publish, Release).
+        let line = &self.region.lane(i).header().consumer;
+        line.sender_token.store(record.total, Relaxed);
+        self.publish_tail(i, 1 + held);
     }
 
-    fn recv_inner<R>(&mut self, deadline: Deadline, f: impl FnOnce(&[u8]) -> R) -> Result<R, Stop> {
+    /// Reads records at lane `i`'s tail until a whole message is found:
+    /// padding and `Hello` records are freed, fragments are reassembled.
+    #[inline]
+    fn find_message(&mut self, i: usize, deadline: Deadline) -> Result<Found, Stop> {
         loop {
-            let record = self.next_record(deadline)?;
+            let record = self.next_record(i, deadline)?;
             match record.kind {
-                Kind::Padding => self.release(record.slots),
+                Kind::Padding => self.release(i, record.slots),
+                Kind::Hello => self.hello(i, record, 0),
                 Kind::Message => {
                     // A whole message in the middle of a fragmented one: the
                     // sender abandoned that one (timed out, or died).
-                    self.assembly.abandon();
-                    // SAFETY: the record's commit word, acquired at our
-                    // tail, says it is completely written, and
-                    // `parse_record` checked that it lies within the ring.
-                    let out = unsafe { self.region.slots().read(record.offset, record.len, f) };
-                    self.release(record.slots);
-                    self.count_message();
-                    return Ok(out);
+                    self.lanes[i].assembly.abandon();
+                    return Ok(Found::InRing(record));
                 }
                 Kind::First | Kind::Middle | Kind::Last => {
-                    if self.feed(record)? == Step::Complete {
-                        self.count_message();
-                        return Ok(f(self.assembly.message()));
+                    if self.feed(i, record)? == Step::Complete {
+                        return Ok(Found::Assembled);
                     }
                 }
             }
         }
     }
 
-    /// Adds the fragment `record` (at tail) to the reassembly buffer and
-    /// frees it.
-    fn feed(&mut self, record: Record) -> Result<Step, Stop> {
+    /// Finds the next whole message on any lane, round-robin from the lane
+    /// after the last one served. A lane whose sender is in the middle of a
+    /// fragmented message is left until its next fragment is there, and
+    /// one whose sender left mid-chain is left for good: no lane waits on
+    /// another.
+    fn find_any(&mut self, deadline: Deadline) -> Result<(usize, Found), Stop> {
+        let n = self.lanes.len();
+        loop {
+            let mut i = self.next_lane;
+            for _ in 0..n {
+                if self.peek(i) != 0 {
+                    match self.find_message(i, Deadline::Now) {
+                        Ok(found) => {
+                            self.next_lane = if i + 1 == n { 0 } else { i + 1 };
+                            return Ok((i, found));
+                        }
+                        // Only padding or a `Hello`, or a chain not yet
+                        // complete.
+                        Err(Stop::WouldBlock) => {}
+                        // Its sender left in the middle of a chain.
+                        Err(Stop::Disconnected) => self.lanes[i].assembly.abandon(),
+                        Err(e) => return Err(e),
+                    }
+                }
+                i = if i + 1 == n { 0 } else { i + 1 };
+            }
+            self.wait_any(deadline)?;
+        }
+    }
+
+    /// Finds the next whole message: on the one lane of a plain queue
+    /// (waiting on its commit word, as the ring always has), or on any lane
+    /// of a mailbox.
+    #[inline]
+    fn next_message(&mut self, deadline: Deadline) -> Result<(usize, Found), Stop> {
+        if self.is_mailbox() {
+            self.find_any(deadline)
+        } else {
+            self.find_message(0, deadline).map(|found| (0, found))
+        }
+    }
+
+    /// Receives one message and calls `f` with its bytes: in place in the
+    /// ring for a message that fits it, from the reassembly buffer for a
+    /// longer one.
+    #[inline]
+    pub(crate) fn recv_with<R>(
+        &mut self,
+        deadline: Deadline,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, Stop> {
+        self.recv_from_with(deadline, |bytes, _| f(bytes))
+    }
+
+    /// [`recv_with`](Self::recv_with), also telling `f` who sent the
+    /// message.
+    #[inline]
+    pub(crate) fn recv_from_with<R>(
+        &mut self,
+        deadline: Deadline,
+        f: impl FnOnce(&[u8], Origin) -> R,
+    ) -> Result<R, Stop> {
+        if let Some(e) = self.poisoned {
+            return Err(Stop::Corrupted(e));
+        }
+        let (i, found) = match self.next_message(deadline) {
+            Ok(found) => found,
+            Err(e) => {
+                if let Stop::Corrupted(e) = e {
+                    self.poisoned = Some(e);
+                }
+                return Err(e);
+            }
+        };
+        self.current = i;
+        self.served = true;
+        let origin = self.origin();
+        let out = match found {
+            Found::InRing(record) => {
+                // SAFETY: the record's commit word, acquired at the lane's
+                // tail, says it is completely written, and `parse_record`
+                // checked that it lies within the ring.
+                let out = unsafe {
+                    self.region
+                        .lane(i)
+                        .slots()
+                        .read(record.offset, record.len, |bytes| f(bytes, origin))
+                };
+                self.release(i, record.slots);
+                out
+            }
+            Found::Assembled => f(self.lanes[i].assembly.message(), origin),
+        };
+        self.count_message(i, 1);
+        Ok(out)
+    }
+
+    /// Adds the fragment `record` (at lane `i`'s tail) to the lane's
+    /// reassembly buffer and frees it.
+    fn feed(&mut self, i: usize, record: Record) -> Result<Step, Stop> {
         let max = self.geo.config.max_message_size;
-        let assembly = &mut self.assembly;
+        let assembly = &mut self.lanes[i].assembly;
         // SAFETY: the record's commit word, acquired at our tail, says it is
         // completely written, and `parse_record` checked that it lies
         // within the ring.
         let step = unsafe {
             self.region
+                .lane(i)
                 .slots()
                 .read(record.offset, record.len, |bytes| {
                     assembly.feed(record.kind, record.total, bytes, max)
                 })
         }?;
-        self.release(record.slots);
+        self.release(i, record.slots);
         Ok(step)
     }
 
     /// Starts a batch (see `Batch` in `channel.rs`): waits for a message
     /// and reads it without freeing its slots. A message longer than the
     /// ring cannot be held: it is received as by `recv_with`, its records
-    /// freed as they stream in, and is the batch's only message.
+    /// freed as they stream in, and is the batch's only message. A batch
+    /// holds messages of one lane (one sender) only.
     pub(crate) fn batch_start(&mut self, deadline: Deadline) -> Result<BatchStart, Stop> {
         if let Some(e) = self.poisoned {
             return Err(Stop::Corrupted(e));
         }
-        let result = self.batch_start_inner(deadline);
-        if let Err(Stop::Corrupted(e)) = result {
-            self.poisoned = Some(e);
+        let before = self.current;
+        let result = if self.is_mailbox() {
+            self.batch_start_any(deadline)
+        } else {
+            self.batch_start_lane(0, deadline)
+        };
+        match result {
+            Ok(_) => self.served = true,
+            Err(e) => {
+                // `last_sender` goes on naming the last message's sender.
+                self.current = before;
+                if let Stop::Corrupted(e) = e {
+                    self.poisoned = Some(e);
+                }
+            }
         }
         result
     }
 
-    fn batch_start_inner(&mut self, deadline: Deadline) -> Result<BatchStart, Stop> {
-        debug_assert_eq!(self.held_records, 0, "one batch at a time");
-        let mut from = self.tail;
+    /// `batch_start` on a mailbox: on the first lane, round-robin, that has
+    /// a message.
+    fn batch_start_any(&mut self, deadline: Deadline) -> Result<BatchStart, Stop> {
+        let n = self.lanes.len();
         loop {
-            let record = match self.next_record(deadline) {
+            let mut i = self.next_lane;
+            for _ in 0..n {
+                if self.peek(i) != 0 {
+                    match self.batch_start_lane(i, Deadline::Now) {
+                        Ok(start) => {
+                            self.next_lane = if i + 1 == n { 0 } else { i + 1 };
+                            return Ok(start);
+                        }
+                        Err(Stop::WouldBlock) => {}
+                        Err(Stop::Disconnected) => self.lanes[i].assembly.abandon(),
+                        Err(e) => return Err(e),
+                    }
+                }
+                i = if i + 1 == n { 0 } else { i + 1 };
+            }
+            self.wait_any(deadline)?;
+        }
+    }
+
+    fn batch_start_lane(&mut self, i: usize, deadline: Deadline) -> Result<BatchStart, Stop> {
+        debug_assert_eq!(self.held_records, 0, "one batch at a time");
+        self.current = i;
+        let mut from = self.lanes[i].tail;
+        loop {
+            let record = match self.next_record(i, deadline) {
                 Ok(record) => record,
                 Err(e) => {
                     // Free any padding we skipped.
@@ -1023,8 +1381,15 @@ impl Consumer {
             };
             match record.kind {
                 Kind::Padding => self.hold(record.slots),
+                Kind::Hello => {
+                    // Freed at once, with any padding held before it: the
+                    // tail then stays where the stored sender token is true.
+                    let held = std::mem::take(&mut self.held_records);
+                    self.hello(i, record, held);
+                    from = self.lanes[i].tail;
+                }
                 Kind::Message => {
-                    self.assembly.abandon();
+                    self.lanes[i].assembly.abandon();
                     self.hold(record.slots);
                     return Ok(BatchStart::Held {
                         from,
@@ -1035,30 +1400,33 @@ impl Consumer {
                     // Padding held before it is freed too: `feed` frees the
                     // fragment by publishing the tail past both.
                     let padding = std::mem::take(&mut self.held_records);
-                    let step = self.feed(record)?;
+                    let step = self.feed(i, record)?;
                     self.region
+                        .lane(i)
                         .header()
                         .consumer
                         .counters
                         .records
                         .bump_by(padding);
                     if step == Step::Complete {
-                        self.count_message();
+                        self.count_message(i, 1);
                         return Ok(BatchStart::Assembled);
                     }
-                    from = self.tail;
+                    from = self.lanes[i].tail;
                 }
             }
         }
     }
 
-    /// The next message of a batch in place, if one is committed now and
-    /// fits the ring (never waits); its slots stay held. `None` also on a
-    /// protocol error, which poisons the handle: the next receive reports
-    /// it.
+    /// The next message of a batch in place, if one is committed now on
+    /// the batch's lane and fits the ring (never waits); its slots stay
+    /// held. `None` also on a protocol error, which poisons the handle: the
+    /// next receive reports it; and at a `Hello`: a batch holds one
+    /// sender's messages.
     pub(crate) fn batch_next(&mut self) -> Option<(usize, usize)> {
+        let i = self.current;
         loop {
-            let record = match self.next_record(Deadline::Now) {
+            let record = match self.next_record(i, Deadline::Now) {
                 Ok(record) => record,
                 Err(Stop::Corrupted(e)) => {
                     self.poisoned = Some(e);
@@ -1072,8 +1440,9 @@ impl Consumer {
                     self.hold(record.slots);
                     return Some((record.offset, record.len));
                 }
-                // Left for a receive that can stream it.
-                Kind::First | Kind::Middle | Kind::Last => return None,
+                // Left for a receive that can stream it, or that starts
+                // the next sender's batch.
+                Kind::First | Kind::Middle | Kind::Last | Kind::Hello => return None,
             }
         }
     }
@@ -1082,41 +1451,42 @@ impl Consumer {
     pub(crate) fn held_bytes(&self, offset: usize, len: usize) -> &[u8] {
         debug_assert!(self.held_records > 0);
         // SAFETY: `batch_start` or `batch_next` returned this range for a
-        // record whose commit word they acquired and `parse_record` checked
-        // (so it lies within the ring). Its slots are below our local tail
-        // but above the published one, so the sender leaves them alone
-        // until `batch_release`, which needs `&mut self`: the returned
-        // borrow of `self` ends first.
-        unsafe { &*self.region.slots().read(offset, len, std::ptr::from_ref) }
+        // record of the batch's lane whose commit word they acquired and
+        // `parse_record` checked (so it lies within the ring). Its slots
+        // are below our local tail but above the published one, so the
+        // sender leaves them alone until `batch_release`, which needs
+        // `&mut self`: the returned borrow of `self` ends first.
+        unsafe {
+            &*self
+                .region
+                .lane(self.current)
+                .slots()
+                .read(offset, len, std::ptr::from_ref)
+        }
     }
 
     /// The message a batch of one message longer than the ring holds.
     pub(crate) fn assembled(&self) -> &[u8] {
-        self.assembly.message()
+        self.lanes[self.current].assembly.message()
     }
 
     /// Frees every record a batch holds; `messages` of them were messages.
     pub(crate) fn batch_release(&mut self, messages: u64) {
-        self.region
-            .header()
-            .consumer
-            .counters
-            .messages
-            .bump_by(messages);
+        self.count_message(self.current, messages);
         self.publish_held();
     }
 
     /// Forgets a batch that held the records from `from` on: they will be
     /// read again.
     pub(crate) fn batch_rollback(&mut self, from: u64) {
-        self.tail = from;
+        self.lanes[self.current].tail = from;
         self.held_records = 0;
     }
 
-    /// Moves our tail past a record without freeing it.
+    /// Moves the batch lane's tail past a record without freeing it.
     #[inline]
     fn hold(&mut self, slots: u64) {
-        self.tail += slots;
+        self.lanes[self.current].tail += slots;
         self.held_records += 1;
     }
 
@@ -1124,50 +1494,58 @@ impl Consumer {
     fn publish_held(&mut self) {
         let records = std::mem::take(&mut self.held_records);
         if records > 0 {
-            self.publish_tail(records);
+            self.publish_tail(self.current, records);
         }
     }
 
     #[inline]
-    fn count_message(&self) {
-        self.region.header().consumer.counters.messages.bump();
+    fn count_message(&self, i: usize, messages: u64) {
+        let counters = &self.region.lane(i).header().consumer.counters;
+        counters.messages.bump_by(messages);
     }
 
-    /// Whether no record is committed at our tail (a snapshot).
+    /// Whether no record is committed at any lane's tail (a snapshot).
     pub(crate) fn is_empty(&self) -> bool {
-        let word = self.region.slots().commit_word(self.tail);
-        // Relaxed: nothing is read on the strength of this answer.
-        word.load(Relaxed) == 0
+        // Relaxed would do (nothing is read on the strength of this
+        // answer); `peek` is the one place that loads the word.
+        (0..self.lanes.len()).all(|i| self.peek(i) == 0)
     }
 
-    /// Whether the sender has detached or died (reads `/proc`).
+    /// Whether every sender has detached or died (reads `/proc`).
     pub(crate) fn is_disconnected(&self) -> bool {
-        // A copy: what it learns is not noted, as a receive would note it.
-        let mut sender = self.sender;
-        sender.gone(&self.region.header().control.sender, true)
+        // Copies: what it learns is not noted, as a receive would note it.
+        let mut sessions: Vec<peer::Session> = self.lanes.iter().map(|r| r.sender).collect();
+        all_senders_gone(&self.region, sessions.iter_mut(), true, &mut None)
     }
 
-    /// How the sender left, once a call has found it gone.
+    /// How the last sender found gone left, once a call has found one gone.
     pub(crate) fn last_departure(&self) -> Option<peer::Departure> {
-        self.sender.last_departure()
+        if self.is_mailbox() {
+            self.last_departure
+        } else {
+            self.lanes[0].sender.last_departure()
+        }
     }
 
-    /// Waits until a sender has attached since the sender this receiver
-    /// saw last left (or since it attached, if it has seen none leave); at
-    /// once if a live sender holds the end and has not been seen to leave.
+    /// Waits until a sender has attached (to any lane) since the sender
+    /// this receiver saw last there left (or since it attached, if it has
+    /// seen none leave); at once if a live sender holds a lane and has not
+    /// been seen to leave.
     pub(crate) fn wait_for_sender(&mut self, deadline: Deadline) -> Result<(), Stop> {
         if let Some(e) = self.poisoned {
             return Err(Stop::Corrupted(e));
         }
-        let header = self.region.header();
-        let owner = &header.control.sender;
-        // The baseline first: a sender that attaches after it raises the
+        let region = &*self.region;
+        let header = region.header();
+        // The baselines first: a sender that attaches after them raises an
         // epoch, so the wait below cannot miss it.
-        let baseline = self.sender.baseline();
-        if !self.sender.departed() {
-            let token = owner.token.load(Acquire);
-            if token != 0 && peer::is_alive(token) {
-                return Ok(());
+        let baselines: Vec<u32> = self.lanes.iter().map(|r| r.sender.baseline()).collect();
+        for (reader, lane) in self.lanes.iter().zip(region.lanes()) {
+            if !reader.sender.departed() {
+                let token = lane.header().control.sender.token.load(Acquire);
+                if token != 0 && peer::is_alive(token) {
+                    return Ok(());
+                }
             }
         }
         wait::wait_until(
@@ -1177,10 +1555,62 @@ impl Consumer {
             &mut self.wait,
             false,
             // SYNC: sleep-register: `Producer::attach` raises the epoch and
-            // then wakes us, with a full fence between.
-            |_| peer::attached_since(owner, baseline).then_some(Ok(())),
+            // then rings the doorbell, with a full fence between.
+            |_| {
+                region
+                    .lanes()
+                    .iter()
+                    .zip(&baselines)
+                    .any(|(lane, &base)| peer::attached_since(&lane.header().control.sender, base))
+                    .then_some(Ok(()))
+            },
         )
     }
+}
+
+/// Whether a record is committed at the tail of one of `lanes` whose bit
+/// is set in `mask`, looking from lane `start` on.
+#[inline]
+fn any_committed(region: &Region, lanes: &[LaneReader], start: usize, mask: u64) -> bool {
+    let n = lanes.len();
+    let mut i = start;
+    for _ in 0..n {
+        if mask & (1 << i) != 0 {
+            // SYNC: commit-publish (Acquire side), as in `peek`.
+            let word = region.lane(i).slots().commit_word(lanes[i].tail);
+            if word.load(Acquire) != 0 {
+                return true;
+            }
+        }
+        i = if i + 1 == n { 0 } else { i + 1 };
+    }
+    false
+}
+
+/// Whether a mailbox's senders are all gone, given the receiver's session
+/// of each lane: at least one that the receiver has seen has left, and no
+/// lane has a holder that has not. Notes in `last` how the latest one found
+/// gone left.
+fn all_senders_gone<'a>(
+    region: &Region,
+    sessions: impl Iterator<Item = &'a mut peer::Session>,
+    liveness: bool,
+    last: &mut Option<peer::Departure>,
+) -> bool {
+    let mut departed = false;
+    for (session, lane) in sessions.zip(region.lanes()) {
+        let owner = &lane.header().control.sender;
+        let was = session.departed();
+        if session.gone(owner, liveness) {
+            if !was {
+                *last = session.last_departure();
+            }
+            departed = true;
+        } else if session.has_peer(owner) {
+            return false;
+        }
+    }
+    departed
 }
 
 impl Drop for Consumer {
@@ -1191,13 +1621,15 @@ impl Drop for Consumer {
             return;
         }
         let header = self.region.header();
-        peer::detach(&header.control.receiver, self.token);
+        peer::detach(&header.receiver.receiver, self.token);
         // A sender asleep on a full ring must learn that nobody will read.
-        wait::wake_peer(
-            &header.control,
-            &header.control.tx,
-            false,
-            &header.consumer.counters.wakes,
-        );
+        for lane in self.region.lanes() {
+            wait::wake_peer(
+                &header.receiver.symmetric,
+                &lane.header().control.tx,
+                false,
+                &lane.header().consumer.counters.wakes,
+            );
+        }
     }
 }

@@ -53,6 +53,11 @@ macro_rules! atomic {
                 self.0.fetch_add(value, order)
             }
 
+            #[inline]
+            pub(crate) fn fetch_or(&self, value: $int, order: Ordering) -> $int {
+                self.0.fetch_or(value, order)
+            }
+
             /// Adds one to a counter that only the calling side writes: a
             /// plain load and store, without the locked read-modify-write
             /// (and full barrier, on x86) of `fetch_add`. Relaxed: counters

@@ -24,7 +24,7 @@
 use std::time::{Duration, Instant};
 
 use crate::error::Stop;
-use crate::layout::{ControlLine, WakeSlot};
+use crate::layout::{ReceiverLine, WakeSlot};
 use crate::sync::Ordering::Relaxed;
 use crate::sync::{AtomicU32, AtomicU64, barrier, current_cpu, spin_hint};
 
@@ -376,23 +376,60 @@ pub(crate) fn wait_until<T>(
 /// `sync::barrier`); the segment's `symmetric` word can still forbid it.
 #[inline]
 pub(crate) fn wake_peer(
-    control: &ControlLine,
+    symmetric: &AtomicU32,
     slot: &WakeSlot,
     asymmetric: bool,
     wakes: &AtomicU64,
 ) {
-    let light_ok = asymmetric && control.symmetric.load(Relaxed) == 0;
+    let light_ok = asymmetric && symmetric.load(Relaxed) == 0;
     // SYNC: sleep-register (publisher's light half). Orders the commit-word
     // or tail store before the load of the sleeping flag; pairs with the
     // sleeper's heavy barrier.
     barrier::light(light_ok);
     let flag = slot.sleeping.word();
+    if flag.load(Relaxed) != 0 {
+        wake(slot, wakes);
+    }
+}
+
+/// Claims the sleeper's `1` and wakes it, if no other publisher claimed it
+/// first.
+#[cold]
+#[inline(never)]
+fn wake(slot: &WakeSlot, wakes: &AtomicU64) {
     // The swap makes exactly one publisher pay for the system call per
     // sleep. Relaxed is enough: the futex call itself orders the wake after
     // the swap, and the waiter re-checks its condition after waking.
-    if flag.load(Relaxed) != 0 && flag.swap(0, Relaxed) != 0 {
+    if slot.sleeping.word().swap(0, Relaxed) != 0 {
         slot.waker_cpu.store(current_cpu(), Relaxed);
         wakes.bump();
         slot.sleeping.wake_all();
+    }
+}
+
+/// A sender's [`wake_peer`] for the receiver, which sleeps on the doorbell
+/// (`line.rx`) for all lanes: if the receiver registered, the sender first
+/// sets its lane's bit in the ready bitmap (a hint of where to look; only
+/// if clear, so lanes that ring often do not keep taking the line), then
+/// wakes it. No store at all while the receiver is awake.
+#[inline]
+pub(crate) fn ring_doorbell(line: &ReceiverLine, lane: usize, asymmetric: bool, wakes: &AtomicU64) {
+    let light_ok = asymmetric && line.symmetric.load(Relaxed) == 0;
+    // SYNC: sleep-register (publisher's light half), as in `wake_peer`.
+    barrier::light(light_ok);
+    if line.rx.sleeping.word().load(Relaxed) != 0 {
+        mark_ready(line, lane);
+        wake(&line.rx, wakes);
+    }
+}
+
+/// Sets lane `lane`'s bit in the ready bitmap, if it is clear.
+#[cold]
+#[inline(never)]
+fn mark_ready(line: &ReceiverLine, lane: usize) {
+    let bit = 1u64 << (lane % 64);
+    // Relaxed: a hint, ordered by nothing (see `ReceiverLine::ready_lanes`).
+    if line.ready_lanes.load(Relaxed) & bit == 0 {
+        line.ready_lanes.fetch_or(bit, Relaxed);
     }
 }

@@ -32,16 +32,20 @@ const OFF_FLAVOUR: u64 = 12;
 const OFF_HEADER_SIZE: u64 = 16;
 const OFF_SLOT_SIZE: u64 = 20;
 const OFF_SLOT_COUNT: u64 = 24;
+const OFF_LANES: u64 = 28;
 const OFF_MAX_MESSAGE: u64 = 32;
 const OFF_SEGMENT_SIZE: u64 = 40;
 const OFF_READY: u64 = 48;
-const OFF_HEAD: u64 = 128;
-const OFF_TAIL: u64 = 256;
-const OFF_SENDER_TOKEN: u64 = 384 + 16;
-const OFF_SENDER_EPOCH: u64 = 384 + 24;
-const OFF_RECEIVER_TOKEN: u64 = 384 + 32;
-const OFF_RECEIVER_EPOCH: u64 = 384 + 40;
-const OFF_SLOTS: u64 = 512;
+const OFF_RECEIVER_TOKEN: u64 = 128 + 8;
+const OFF_RECEIVER_EPOCH: u64 = 128 + 16;
+/// Lane 0's header (the one lane of these queues).
+const OFF_LANE: u64 = 256;
+const OFF_HEAD: u64 = OFF_LANE;
+const OFF_TAIL: u64 = OFF_LANE + 128;
+const OFF_SENDER_TOKEN: u64 = OFF_LANE + 256 + 8;
+const OFF_SENDER_EPOCH: u64 = OFF_LANE + 256 + 16;
+const HEADER: u64 = OFF_LANE + 384;
+const OFF_SLOTS: u64 = HEADER;
 
 const MAGIC: u64 = u64::from_le_bytes(*b"SHMQRING");
 const READY: u32 = u32::from_le_bytes(*b"REDY");
@@ -51,6 +55,7 @@ const KIND_PADDING: u32 = 2;
 const KIND_FIRST: u32 = 3;
 const KIND_MIDDLE: u32 = 4;
 const KIND_LAST: u32 = 5;
+const KIND_HELLO: u32 = 6;
 
 /// The commit word at bytes 4..8 of a record header: the kind in bits 0..8,
 /// the low 24 bits of the record's position in bits 8..32. `0` means that
@@ -60,12 +65,12 @@ const fn stamp(kind: u32, position: u64) -> u32 {
 }
 
 /// Layout version of the segments this library writes and accepts.
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 
 /// Geometry of every test queue: 8 slots of 64 bytes, a 1 KiB segment.
 const SLOT: u64 = 64;
 const SLOTS: u64 = 8;
-const SEGMENT: u64 = 512 + SLOT * SLOTS;
+const SEGMENT: u64 = HEADER + SLOT * SLOTS;
 /// Largest single record payload of that ring: the sender always keeps one
 /// slot more free than a record takes, so a record spans at most all the
 /// slots but one.
@@ -504,7 +509,8 @@ fn wrong_magic_version_flavour() {
     );
     // 1 is a segment of the previous protocol (receiver polls head): its
     // records carry a bare kind where version 2 expects a commit word.
-    for version in [0, 1, 3, u32::MAX] {
+    // 2 is the single-lane layout before sender lanes (512-byte header).
+    for version in [0, 1, 2, 4, u32::MAX] {
         tampered(
             "version",
             |f| poke_u32(f, OFF_VERSION, version),
@@ -518,13 +524,47 @@ fn wrong_magic_version_flavour() {
             |e| matches!(e.kind(), OpenErrorKind::FlavourMismatch { found } if *found == flavour),
         );
     }
-    for header_size in [0, 256, 511, 513, u32::MAX] {
+    for header_size in [0, 256, 512, HEADER as u32 - 1, HEADER as u32 + 1, u32::MAX] {
         tampered(
             "header size",
             |f| poke_u32(f, OFF_HEADER_SIZE, header_size),
-            |e| size_mismatch(e, "header size", header_size.into(), 512),
+            |e| size_mismatch(e, "header size", header_size.into(), HEADER),
         );
     }
+    // The number of sender lanes, which the header size and the segment
+    // size must match.
+    for lanes in [0, 65, u32::MAX] {
+        tampered(
+            "lanes",
+            |f| poke_u32(f, OFF_LANES, lanes),
+            |e| {
+                matches!(
+                    e.kind(),
+                    OpenErrorKind::BadHeader("sender lanes out of range (1 to 64)")
+                )
+            },
+        );
+    }
+    tampered(
+        "two lanes in a one-lane segment",
+        |f| poke_u32(f, OFF_LANES, 2),
+        |e| size_mismatch(e, "header size", HEADER, HEADER + 384),
+    );
+    tampered(
+        "two lanes and their header size in a one-lane segment",
+        |f| {
+            poke_u32(f, OFF_LANES, 2);
+            poke_u32(f, OFF_HEADER_SIZE, HEADER as u32 + 384);
+        },
+        |e| {
+            size_mismatch(
+                e,
+                "segment size field",
+                SEGMENT,
+                SEGMENT + 384 + SLOT * SLOTS,
+            )
+        },
+    );
 }
 
 #[test]
@@ -550,15 +590,15 @@ fn impossible_slot_size() {
     tampered(
         "slot size 128",
         |f| poke_u32(f, OFF_SLOT_SIZE, 128),
-        |e| size_mismatch(e, "segment size field", SEGMENT, 512 + 128 * SLOTS),
+        |e| size_mismatch(e, "segment size field", SEGMENT, HEADER + 128 * SLOTS),
     );
     tampered(
         "slot size 128 with a matching segment size field",
         |f| {
             poke_u32(f, OFF_SLOT_SIZE, 128);
-            poke_u64(f, OFF_SEGMENT_SIZE, 512 + 128 * SLOTS);
+            poke_u64(f, OFF_SEGMENT_SIZE, HEADER + 128 * SLOTS);
         },
-        |e| size_mismatch(e, "file size", SEGMENT, 512 + 128 * SLOTS),
+        |e| size_mismatch(e, "file size", SEGMENT, HEADER + 128 * SLOTS),
     );
     // A ring larger than 4 GiB (each setting alone is in range).
     tampered(
@@ -593,31 +633,31 @@ fn impossible_slot_count() {
     tampered(
         "slot count 16",
         |f| poke_u32(f, OFF_SLOT_COUNT, 16),
-        |e| size_mismatch(e, "segment size field", SEGMENT, 512 + 16 * SLOT),
+        |e| size_mismatch(e, "segment size field", SEGMENT, HEADER + 16 * SLOT),
     );
     tampered(
         "slot count 16 with a matching segment size field",
         |f| {
             poke_u32(f, OFF_SLOT_COUNT, 16);
-            poke_u64(f, OFF_SEGMENT_SIZE, 512 + 16 * SLOT);
+            poke_u64(f, OFF_SEGMENT_SIZE, HEADER + 16 * SLOT);
         },
-        |e| size_mismatch(e, "file size", SEGMENT, 512 + 16 * SLOT),
+        |e| size_mismatch(e, "file size", SEGMENT, HEADER + 16 * SLOT),
     );
     tampered(
         "slot count 4 with a matching segment size field",
         |f| {
             poke_u32(f, OFF_SLOT_COUNT, 4);
-            poke_u64(f, OFF_SEGMENT_SIZE, 512 + 4 * SLOT);
+            poke_u64(f, OFF_SEGMENT_SIZE, HEADER + 4 * SLOT);
         },
-        |e| size_mismatch(e, "file size", SEGMENT, 512 + 4 * SLOT),
+        |e| size_mismatch(e, "file size", SEGMENT, HEADER + 4 * SLOT),
     );
     tampered(
         "slot count 1 << 24 with a matching segment size field",
         |f| {
             poke_u32(f, OFF_SLOT_COUNT, 1 << 24);
-            poke_u64(f, OFF_SEGMENT_SIZE, 512 + (1 << 24) * SLOT);
+            poke_u64(f, OFF_SEGMENT_SIZE, HEADER + (1 << 24) * SLOT);
         },
-        |e| size_mismatch(e, "file size", SEGMENT, 512 + (1 << 24) * SLOT),
+        |e| size_mismatch(e, "file size", SEGMENT, HEADER + (1 << 24) * SLOT),
     );
 }
 
@@ -691,11 +731,12 @@ fn ready_marker() {
 
 #[test]
 fn wrong_file_size() {
-    for len in [100, 1, 511] {
+    // Shorter than the fixed part of the header.
+    for len in [100, 1, 255] {
         tampered(
             &format!("truncated to {len}"),
             |f| f.set_len(len).unwrap(),
-            |e| size_mismatch(e, "file size", len, 512),
+            |e| size_mismatch(e, "file size", len, 256),
         );
     }
     for len in [
@@ -1043,16 +1084,17 @@ fn random_garbage_never_panics_or_hangs() {
                         2 => tail.saturating_sub(rng.below(4)),
                         _ => tail + SLOTS, // a full ring
                     };
-                    buf[128..136].copy_from_slice(&head.to_le_bytes());
-                    buf[256..264].copy_from_slice(&tail.to_le_bytes());
+                    let (h, t) = (OFF_HEAD as usize, OFF_TAIL as usize);
+                    buf[h..h + 8].copy_from_slice(&head.to_le_bytes());
+                    buf[t..t + 8].copy_from_slice(&tail.to_le_bytes());
                     // Make some records look plausible: a valid kind,
                     // committed for the position this lap puts at the slot
                     // (as seen from tail or from head), for the lap before,
                     // or not at all.
                     for slot in 0..SLOTS {
                         if rng.below(2) == 0 {
-                            let at = (512 + slot * SLOT) as usize;
-                            let kind = 1 + rng.below(5) as u32;
+                            let at = (HEADER + slot * SLOT) as usize;
+                            let kind = 1 + rng.below(6) as u32;
                             let len = rng.interesting() as u32 % 600;
                             buf[at..at + 4].copy_from_slice(&len.to_le_bytes());
                             let from = if rng.below(2) == 0 { tail } else { head };
@@ -1272,11 +1314,19 @@ fn forged_records_poison_the_receiver() {
             "unknown record kind",
         ),
         (
-            "kind 6",
+            "kind 7",
             MAX,
             0,
-            &[(0, stamp(6, 0), 3, 3)],
+            &[(0, stamp(7, 0), 3, 3)],
             "unknown record kind",
+        ),
+        // A sender's hello carries no payload.
+        (
+            "hello with a payload",
+            MAX,
+            0,
+            &[(0, stamp(KIND_HELLO, 0), 3, 3)],
+            "hello record with a payload",
         ),
         (
             "kind 255",
@@ -1664,7 +1714,8 @@ fn full_sender(test: &str, start: u64, strategy: WaitStrategy) -> (Rig, Sender, 
     poke_u64(&file, OFF_TAIL, start);
     let mut tx = queue.sender().unwrap();
     let rx = queue.receiver().unwrap();
-    for i in 0..SLOTS - 1 {
+    // The sender's hello takes the first slot.
+    for i in 0..SLOTS - 2 {
         tx.try_send(&[i as u8; 48]).unwrap();
     }
     assert_eq!(tx.try_send(b"x"), Err(TrySendError::Full));
@@ -1814,9 +1865,9 @@ fn sender_attach_continues_after_a_record_committed_before_head() {
             .sender()
             .unwrap_or_else(|e| panic!("{what}: sender attach: {e:?}"));
         let orphan = vec![b'o'; len as usize];
-        // The new record needs two free slots; with less, the receiver
-        // takes the dead sender's record first.
-        let early = slots + 2 > SLOTS;
+        // The new sender's hello and record need three free slots; with
+        // less, the receiver takes the dead sender's record first.
+        let early = slots + 3 > SLOTS;
         if early {
             assert_eq!(rx.try_recv().unwrap(), orphan, "{what}");
         }
@@ -1824,8 +1875,8 @@ fn sender_attach_continues_after_a_record_committed_before_head() {
             .unwrap_or_else(|e| panic!("{what}: send: {e:?}"));
         assert_eq!(
             peek_u64(&rig.file, OFF_HEAD),
-            start + slots + 1,
-            "{what}: the new record is not right after the dead sender's"
+            start + slots + 2,
+            "{what}: the new hello and record are not right after the dead sender's"
         );
         if !early && kind == KIND_MESSAGE {
             assert_eq!(rx.try_recv().unwrap(), orphan, "{what}");
@@ -1833,7 +1884,7 @@ fn sender_attach_continues_after_a_record_committed_before_head() {
         // Padding is skipped, a First without its Last dropped.
         assert_eq!(rx.try_recv().unwrap(), b"after", "{what}");
         assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "{what}");
-        assert_eq!(peek_u64(&rig.file, OFF_TAIL), start + slots + 1, "{what}");
+        assert_eq!(peek_u64(&rig.file, OFF_TAIL), start + slots + 2, "{what}");
         // And the sender goes on from there.
         for i in 0..2 * SLOTS as u8 {
             tx.try_send(&[i; 30]).unwrap();
@@ -1869,7 +1920,8 @@ fn sender_attach_refuses_a_commit_word_at_head_stamped_otherwise() {
             0,
         ),
         ("kind 0 stamped for head", stamp(0, LAP2), 3),
-        ("kind 6 stamped for head", stamp(6, LAP2), 3),
+        ("kind 7 stamped for head", stamp(7, LAP2), 3),
+        ("hello with a payload", stamp(KIND_HELLO, LAP2), 3),
         ("kind 255 stamped for head", stamp(0xFF, LAP2), 3),
         ("word u32::MAX", u32::MAX, 3),
         // Stamped for head, but skipping it would put head beyond the ring.

@@ -411,14 +411,15 @@ fn inspect_shows_each_end_state() {
 #[test]
 fn inspect_does_not_map_the_slots() {
     let (small, _queue) = create_queue("big-src", 64, 2, 1024);
-    let mut header = [0u8; 512];
+    // The whole header of a one-lane queue: 256 bytes and one lane's 384.
+    let mut header = [0u8; 640];
     File::open(small.path())
         .unwrap()
         .read_exact(&mut header)
         .unwrap();
     let slots: u32 = 1 << 24; // 64 B x 2^24 = 1 GiB
     header[24..28].copy_from_slice(&slots.to_le_bytes());
-    let size = 512 + 64 * u64::from(slots);
+    let size = 640 + 64 * u64::from(slots);
     header[40..48].copy_from_slice(&size.to_le_bytes());
     let big = TempQueue {
         name: unique_name("big"),

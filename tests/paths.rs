@@ -104,7 +104,8 @@ fn recv_with_reads_in_place_in_the_shared_mapping() {
     let stream = Stream::for_queue(seed, &queue, None);
     let (capacity, slot_size) = (queue.capacity(), queue.slot_size());
     let (map_start, map_end) = mapping_of(&temp.path());
-    let slots_start = map_start + 512;
+    // The slots follow the header: 256 bytes and one lane's 384.
+    let slots_start = map_start + 640;
     let slots_end = slots_start + slot_size * queue.slot_count();
     assert!(slots_end <= map_end);
     let count = 2000;
@@ -378,8 +379,9 @@ fn forge_stamped(
         .unwrap();
     let (len, kind, total) = record;
     let (slot_size, slot_count) = (queue.slot_size() as u64, queue.slot_count() as u64);
-    let start = 512 + (at % slot_count) * slot_size;
-    let room = 512 + slot_count * slot_size - (start + 16);
+    // The slots of a one-lane queue start at 640 (src/layout.rs).
+    let start = 640 + (at % slot_count) * slot_size;
+    let room = 640 + slot_count * slot_size - (start + 16);
     file.write_at(&vec![0u8; u64::from(len).min(room) as usize], start + 16)
         .unwrap();
     file.write_at(&len.to_le_bytes(), start).unwrap();
@@ -460,10 +462,13 @@ fn forged_stamps_for_another_position_are_corrupted() {
             tx.send(&[i; 100]).unwrap();
             assert_eq!(rx.recv().unwrap(), [i; 100]);
         }
-        let tail = 24;
+        // The sender's hello record, 7 records of two slots, a one-slot
+        // padding record at the end of the ring, 5 more records.
+        let tail = 26;
         let mut word = [0u8; 8];
         let file = OpenOptions::new().read(true).open(temp.path()).unwrap();
-        file.read_exact_at(&mut word, 256).unwrap();
+        // Lane 0's tail (src/layout.rs).
+        file.read_exact_at(&mut word, 384).unwrap();
         assert_eq!(u64::from_le_bytes(word), tail, "{what}: tail");
         let stamp = if lap_before {
             tail - slots as u64
@@ -481,7 +486,8 @@ fn forged_stamps_for_another_position_are_corrupted() {
     // peer cannot read it torn).
     let (temp, queue) = create_queue("paths-stamp-peer", 64, slots, 1 << 20);
     let file = OpenOptions::new().write(true).open(temp.path()).unwrap();
-    for offset in [128, 256] {
+    // Lane 0's head and tail (src/layout.rs).
+    for offset in [256, 384] {
         file.write_at(&16u64.to_le_bytes(), offset).unwrap();
     }
     let mut peer = Peer::spawn(&["expect-corrupt", &temp.name]);

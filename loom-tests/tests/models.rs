@@ -15,7 +15,7 @@
 
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
-use shmq::{QueueBuilder, RecvError, SendError, WaitStrategy};
+use shmq::{QueueBuilder, RecvError, SendError, TryRecvError, WaitStrategy};
 use std::sync::Arc;
 
 /// An in-process queue of `slots` slots of 64 bytes (48-byte payload per
@@ -392,6 +392,8 @@ fn batch_holds_slots_until_release() {
         let q = queue(4, 1024);
         let mut tx = q.sender().unwrap();
         let mut rx = q.receiver().unwrap();
+        // Takes the sender's hello record, freeing its slot.
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
         for i in 1..=3u8 {
             tx.send(&[i; 40]).unwrap();
         }
@@ -416,6 +418,8 @@ fn batch_dropped_is_received_again() {
         let q = queue(4, 1024);
         let mut tx = q.sender().unwrap();
         let mut rx = q.receiver().unwrap();
+        // Takes the sender's hello record, freeing its slot.
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
         for i in 1..=3u8 {
             tx.send(&[i; 40]).unwrap();
         }

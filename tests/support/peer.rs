@@ -18,8 +18,9 @@
 //!
 //! Scenarios (`seed`, `count`, `max` describe a message stream, see
 //! `Stream` in `mod.rs`; `max` defaults to three times the ring capacity):
-//! - `send-stream seed= count= [max=] [big=<bytes>] [hold=1]`: sends the
-//!   stream (alternating `send` and `reserve`/`commit`), prints
+//! - `send-stream seed= count= [max=] [big=<bytes>] [hold=1] [announce=1]`:
+//!   with `announce=1`, prints `attached <lane>` once its sender is
+//!   attached; sends the stream (alternating `send` and `reserve`/`commit`), prints
 //!   `sent <count> <bytes>`; then, with `big`, sends one more message of
 //!   that many bytes; with `hold=1`, holds the sender until stdin closes;
 //!   then exits, detaching.
@@ -203,6 +204,13 @@ fn send_stream(args: &Args) -> Outcome {
     let mut tx = queue
         .sender()
         .map_err(|e| format!("attaching sender: {e}"))?;
+    if args.get("announce") == Some("1") {
+        // The byte pool is built on first use (milliseconds in a debug
+        // build): before the announcement, so that a kill timed from it
+        // lands while messages are sent.
+        let _ = support::pool();
+        println!("attached {}", tx.lane());
+    }
     let mut buf = Vec::new();
     let mut bytes = 0u64;
     for seq in 0..count {
