@@ -387,45 +387,51 @@ pub(crate) fn wake_peer(
     // sleeper's heavy barrier.
     barrier::light(light_ok);
     let flag = slot.sleeping.word();
-    if flag.load(Relaxed) != 0 {
+    // The swap makes exactly one publisher pay for the system call per
+    // sleep. Relaxed is enough: the futex call itself orders the wake after
+    // the swap, and the waiter re-checks its condition after waking.
+    if flag.load(Relaxed) != 0 && flag.swap(0, Relaxed) != 0 {
         wake(slot, wakes);
     }
 }
 
-/// Claims the sleeper's `1` and wakes it, if no other publisher claimed it
-/// first.
+/// Wakes the sleeper on `slot`, whose `1` the caller has swapped away.
 #[cold]
 #[inline(never)]
 fn wake(slot: &WakeSlot, wakes: &AtomicU64) {
-    // The swap makes exactly one publisher pay for the system call per
-    // sleep. Relaxed is enough: the futex call itself orders the wake after
-    // the swap, and the waiter re-checks its condition after waking.
-    if slot.sleeping.word().swap(0, Relaxed) != 0 {
-        slot.waker_cpu.store(current_cpu(), Relaxed);
-        wakes.bump();
-        slot.sleeping.wake_all();
-    }
+    slot.waker_cpu.store(current_cpu(), Relaxed);
+    wakes.bump();
+    slot.sleeping.wake_all();
 }
 
 /// A sender's [`wake_peer`] for the receiver, which sleeps on the doorbell
 /// (`line.rx`) for all lanes: if the receiver registered, the sender first
 /// sets its lane's bit in the ready bitmap (a hint of where to look; only
 /// if clear, so lanes that ring often do not keep taking the line), then
-/// wakes it. No store at all while the receiver is awake.
+/// claims the registration and wakes it. No store at all while the
+/// receiver is awake.
 #[inline]
 pub(crate) fn ring_doorbell(line: &ReceiverLine, lane: usize, asymmetric: bool, wakes: &AtomicU64) {
     let light_ok = asymmetric && line.symmetric.load(Relaxed) == 0;
     // SYNC: sleep-register (publisher's light half), as in `wake_peer`.
     barrier::light(light_ok);
-    if line.rx.sleeping.word().load(Relaxed) != 0 {
-        mark_ready(line, lane);
+    let flag = line.rx.sleeping.word();
+    if flag.load(Relaxed) != 0 && claim_doorbell(line, lane) {
         wake(&line.rx, wakes);
     }
 }
 
-/// Sets lane `lane`'s bit in the ready bitmap, if it is clear.
+/// Marks lane `lane` ready and swaps the receiver's registration away (as
+/// `wake_peer` does): true if this sender is the one to wake it.
 #[cold]
 #[inline(never)]
+fn claim_doorbell(line: &ReceiverLine, lane: usize) -> bool {
+    mark_ready(line, lane);
+    line.rx.sleeping.word().swap(0, Relaxed) != 0
+}
+
+/// Sets lane `lane`'s bit in the ready bitmap, if it is clear.
+#[inline]
 fn mark_ready(line: &ReceiverLine, lane: usize) {
     let bit = 1u64 << (lane % 64);
     // Relaxed: a hint, ordered by nothing (see `ReceiverLine::ready_lanes`).
