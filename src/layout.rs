@@ -23,7 +23,7 @@
 //!              |   ProducerLine (128 B, written by its sender per record)|
 //!              |     head u64 | counters: messages, records, sleeps, wakes|
 //!              |   ConsumerLine (128 B, written by the receiver)        |
-//!              |     tail u64 | counters: messages, records, sleeps, wakes|
+//!              |     tail u64 | counters (4 x u64) | sender_token u64   |
 //!              |   LaneControl (128 B, written only on sleep and attach)|
 //!              |     tx: sleeping u32 (futex), waker_cpu u32            |
 //!              |     sender: token u64, epoch u32                       |

@@ -64,15 +64,19 @@
 //!
 //! # Implementation details
 //!
-//! The segment is a 512-byte header followed by the slots:
+//! The segment is a header, one 384-byte lane header per sender lane (one
+//! for a plain queue; see [`QueueBuilder::senders`] for mailboxes), then
+//! each lane's slots:
 //!
 //! ```text
 //!  0    Meta          magic "SHMQRING", version, flavour, slot size and
-//!                     count, max message size, segment size, ready word
-//!  128  ProducerLine  head (u64 slot position), sender counters
-//!  256  ConsumerLine  tail (u64 slot position), receiver counters
-//!  384  ControlLine   rx/tx futex words, sender and receiver owner tokens
-//!  512  slot 0 | slot 1 | ... | slot N-1
+//!                     count, lanes, max message size, segment size, ready
+//!  128  ReceiverLine  rx futex word (the doorbell), receiver owner token,
+//!                     ready-lanes bitmap
+//!  256  lane 0:  ProducerLine  head (u64 slot position), sender counters
+//!  384           ConsumerLine  tail (u64 slot position), receiver counters
+//!  512           LaneControl   tx futex word, sender owner token
+//!  640  lane 1 ... (or, with one lane, slot 0 | slot 1 | ... | slot N-1)
 //! ```
 //!
 //! Each 128-byte region is written by one side only (two cache lines, so

@@ -75,13 +75,20 @@ fn doorbell_wakes_for_any_lane() {
         let mut rx = q.receiver().unwrap();
         let mut a = q.sender().unwrap();
         let mut b = q.sender().unwrap();
-        let ta = thread::spawn(move || a.send(b"a").unwrap());
-        let tb = thread::spawn(move || b.send(b"b").unwrap());
+        // Each sender is kept until both messages are in: a sender's drop
+        // also rings the doorbell, which would hide a lost wake-up.
+        let ta = thread::spawn(move || {
+            a.send(b"a").unwrap();
+            a
+        });
+        let tb = thread::spawn(move || {
+            b.send(b"b").unwrap();
+            b
+        });
         let mut got = vec![rx.recv().unwrap(), rx.recv().unwrap()];
         got.sort();
         assert_eq!(got, [b"a".to_vec(), b"b".to_vec()]);
-        ta.join().unwrap();
-        tb.join().unwrap();
+        drop((ta.join().unwrap(), tb.join().unwrap()));
     });
 }
 
