@@ -178,10 +178,10 @@ pub enum Command {
     /// Transports are interleaved in rounds, and each is reported as a
     /// ratio to the floor and to the Unix socket of the same round. The default run takes a few minutes; --quick
     /// well under half a minute.
-    Bench(crate::bench::BenchArgs),
+    Bench(shmq_bench::BenchArgs),
     /// The second process of `shmq bench` (internal).
     #[command(hide = true)]
-    BenchPeer(crate::bench::PeerArgs),
+    BenchPeer(shmq_bench::PeerArgs),
 }
 
 /// Settings of a new queue; used only when the queue is created.
@@ -375,7 +375,7 @@ impl Wait {
 
 /// Parses a byte count or number: digits with an optional K, M or G
 /// suffix (powers of 1024; `KiB`, `MiB`, `GiB` also accepted).
-pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+fn parse_size(text: &str) -> Result<u64, String> {
     let lower = text.trim().to_ascii_lowercase();
     let digits_end = lower
         .find(|c: char| !c.is_ascii_digit())

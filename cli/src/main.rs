@@ -29,12 +29,13 @@
 //! (see the `status` module).
 //!
 //! Modules: `args` (the command line), `status` (exit statuses, failures
-//! and warnings), `admin` (`create`, `rm`, `list`, `stat`, `gc`), `send`,
-//! `recv` and `bench` (the benchmark and its hidden `bench-peer` helper).
+//! and warnings), `admin` (`create`, `rm`, `list`, `stat`, `gc`), `send`
+//! and `recv`. The benchmark, `bench` and its hidden `bench-peer` helper,
+//! is the `shmq-bench` crate (`bench/` in the workspace): the command line
+//! embeds its options and runs it.
 
 mod admin;
 mod args;
-mod bench;
 mod recv;
 mod send;
 mod status;
@@ -87,7 +88,9 @@ fn run(command: Command) -> Result<(), Failure> {
             timeout,
             end,
         } => recv::run(&name, format.format(), count, timeout, &end),
-        Command::Bench(args) => bench::run(args),
-        Command::BenchPeer(args) => bench::run_peer(args),
+        Command::Bench(args) => shmq_bench::Bench::new().run(&args).map_err(Failure::bench),
+        Command::BenchPeer(args) => shmq_bench::Bench::new()
+            .run_peer(&args)
+            .map_err(Failure::bench),
     }
 }

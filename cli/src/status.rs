@@ -90,6 +90,18 @@ impl Failure {
         }
     }
 
+    /// A failed `shmq bench` or `shmq bench-peer`, with the status the
+    /// benchmark gives (usage error, error, or a quiet broken pipe).
+    pub fn bench(error: shmq_bench::RunError) -> Self {
+        match error {
+            shmq_bench::RunError::StdoutClosed => Failure {
+                code: BROKEN_PIPE,
+                message: None,
+            },
+            other => Failure::with_code(other.exit_code(), other),
+        }
+    }
+
     /// A failed read from standard input.
     pub fn stdin(error: io::Error) -> Self {
         Failure::error(format_args!("cannot read standard input: {error}"))

@@ -250,7 +250,8 @@ fn create_list_stat_rm() {
         "capacity          1776 bytes",
         "max message size  1024 bytes",
         "messages queued   2",
-        "slots used        2",
+        // The two messages and the sender's hello record.
+        "slots used        3",
         "state             detached                never attached",
         "messages          2                       0",
         "attaches          1                       0",

@@ -3,9 +3,11 @@
 //!
 //! For every group of transports measured together (the floor and one
 //! transport, see `schedule`) the parent re-executes its own binary
-//! ([`std::env::current_exe`]) with the transports, the message size, the
-//! endpoint names and the CPU on the command line, its standard input and
-//! output as pipes and its standard error captured. The child:
+//! ([`std::env::current_exe`]) with the peer's subcommand (`bench-peer`
+//! unless [`Bench::peer_subcommand`](crate::Bench::peer_subcommand) says
+//! otherwise), then the transports, the message size, the endpoint names
+//! and the CPU as options ([`PeerArgs`]), its standard input and output as
+//! pipes and its standard error captured. The child:
 //!
 //! 1. asks the kernel to kill it if the parent dies (`PR_SET_PDEATHSIG`),
 //!    then checks the parent is still the one that started it;
@@ -31,6 +33,7 @@
 // cannot reach that private facade.
 #![allow(clippy::disallowed_types)]
 
+use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
@@ -42,11 +45,10 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::error::{Context, Error, Result};
+use super::error::{Context, Error, Result, RunError};
 use super::measure::StreamCounts;
-use super::transport::{Mode, Transport};
+use super::transport::{Kind, Mode};
 use super::{affinity, schedule};
-use crate::status::Failure;
 
 /// How long the parent waits for a peer to exit after the stop message.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,44 +57,47 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// microseconds of spinning).
 const LIVENESS_EVERY: u32 = 1 << 14;
 
-/// Arguments of `shmq bench-peer`; written by the parent only.
+/// The options of the peer's subcommand (`shmq bench-peer`), which the
+/// parent writes: embed them in the program's command line as the
+/// subcommand that [`Bench::peer_subcommand`](crate::Bench::peer_subcommand)
+/// names, and hand them to [`Bench::run_peer`](crate::Bench::run_peer).
 #[derive(Debug, Args)]
 pub struct PeerArgs {
     /// Transports to serve, in the order of the blocks (repeated).
-    #[arg(long, value_enum)]
-    pub transport: Vec<Transport>,
+    #[arg(long)]
+    pub(crate) transport: Vec<String>,
     /// Latency (echo) or throughput (receive streams).
     #[arg(long, value_enum)]
-    pub mode: Mode,
+    pub(crate) mode: Mode,
     /// Message size in bytes.
     #[arg(long)]
-    pub size: usize,
+    pub(crate) size: usize,
     /// Where to connect, one per --transport: a path, queue name or
     /// address, per transport.
     #[arg(long)]
-    pub endpoint: Vec<String>,
+    pub(crate) endpoint: Vec<String>,
     /// Pid of the parent; the peer exits if it is no longer its parent.
     #[arg(long)]
-    pub parent: u32,
+    pub(crate) parent: u32,
     /// CPU to pin this process to.
     #[arg(long)]
-    pub cpu: Option<usize>,
+    pub(crate) cpu: Option<usize>,
     /// Throughput, one per --transport: messages of a block received
     /// before the clock starts.
     #[arg(long)]
-    pub warmup: Vec<u64>,
+    pub(crate) warmup: Vec<u64>,
     /// Throughput, one per --transport: messages of a block received with
     /// the clock running.
     #[arg(long)]
-    pub messages: Vec<u64>,
+    pub(crate) messages: Vec<u64>,
     /// The placement probe's shared memory, served first in every cycle.
     #[arg(long)]
-    pub probe: Option<String>,
+    pub(crate) probe: Option<String>,
 }
 
 impl PeerArgs {
     /// Throughput: the block of each transport, in order.
-    pub fn streams(&self) -> Result<Vec<StreamCounts>> {
+    pub(crate) fn streams(&self) -> Result<Vec<StreamCounts>> {
         if self.warmup.len() != self.transport.len() || self.messages.len() != self.transport.len()
         {
             return Err(Error::new(
@@ -108,9 +113,17 @@ impl PeerArgs {
     }
 }
 
-/// Whether the other process is still there.
+/// Whether the other process of the benchmark is still running: for the
+/// parent, the peer; for the peer, the parent.
+///
+/// A transport's endpoint keeps the one it was given, and checks it while
+/// it waits for the other process without a system call that would see it
+/// gone (a spin loop on shared memory, say); [`spin_until`] does that.
 #[derive(Debug, Clone)]
-pub enum Liveness {
+pub struct Liveness(Watch);
+
+#[derive(Debug, Clone)]
+enum Watch {
     /// Parent side: set when the child's standard error closes, that is
     /// when it exited.
     Child(Arc<AtomicBool>),
@@ -120,19 +133,47 @@ pub enum Liveness {
 }
 
 impl Liveness {
-    /// Whether the peer process is alive (a relaxed load for the parent, a
-    /// `getppid` system call for the child).
+    /// The child's side: the parent is `pid`.
+    pub(crate) fn parent(pid: u32) -> Self {
+        Liveness(Watch::Parent(pid))
+    }
+
+    /// Whether the other process is alive: a relaxed load for the parent,
+    /// a `getppid` system call for the peer, so call it every few thousand
+    /// polls rather than on each.
     pub fn peer_alive(&self) -> bool {
-        match self {
-            Liveness::Child(exited) => !exited.load(Ordering::Relaxed),
-            Liveness::Parent(pid) => std::os::unix::process::parent_id() == *pid,
+        match &self.0 {
+            Watch::Child(exited) => !exited.load(Ordering::Relaxed),
+            Watch::Parent(pid) => std::os::unix::process::parent_id() == *pid,
         }
     }
 }
 
 /// Polls until `poll` returns a value, with a spin-loop hint between polls,
-/// and gives up if the peer process is gone (checked every
-/// `LIVENESS_EVERY` polls).
+/// and gives up if the other process is gone (checked every 16,384 polls,
+/// a few hundred microseconds of spinning).
+///
+/// # Errors
+///
+/// "the peer process is gone" once [`Liveness::peer_alive`] says so.
+///
+/// # Examples
+///
+/// Waiting for a word in shared memory to change (`word` would be in a
+/// mapping both processes share):
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// use shmq_bench::{Liveness, Result, spin_until};
+///
+/// fn wait_for_change(word: &AtomicU64, last: u64, live: &Liveness) -> Result<u64> {
+///     spin_until(live, || {
+///         let now = word.load(Ordering::Acquire);
+///         (now != last).then_some(now)
+///     })
+/// }
+/// ```
 #[inline(always)]
 pub fn spin_until<T>(live: &Liveness, mut poll: impl FnMut() -> Option<T>) -> Result<T> {
     let mut polls: u32 = 0;
@@ -152,14 +193,21 @@ pub fn spin_until<T>(live: &Liveness, mut poll: impl FnMut() -> Option<T>) -> Re
 #[derive(Debug)]
 pub struct Spawner {
     exe: PathBuf,
+    /// The arguments that make `exe` the peer, before its options.
+    subcommand: Vec<OsString>,
     cpu: Option<usize>,
 }
 
 impl Spawner {
-    /// Peers run this executable, pinned to `cpu` if given.
-    pub fn new(cpu: Option<usize>) -> Result<Self> {
-        let exe = std::env::current_exe().context("find the shmq executable")?;
-        Ok(Spawner { exe, cpu })
+    /// Peers run this executable with `subcommand`, pinned to `cpu` if
+    /// given.
+    pub fn new(subcommand: &[OsString], cpu: Option<usize>) -> Result<Self> {
+        let exe = std::env::current_exe().context("find the running executable")?;
+        Ok(Spawner {
+            exe,
+            subcommand: subcommand.to_vec(),
+            cpu,
+        })
     }
 
     /// Starts a peer for one group of transports, with `endpoints[i]` the
@@ -167,7 +215,7 @@ impl Spawner {
     /// `streams[i]` its blocks; `probe` is the placement probe's path.
     pub fn spawn(
         &self,
-        transports: &[Transport],
+        transports: &[Kind],
         mode: Mode,
         size: usize,
         endpoints: &[String],
@@ -176,7 +224,7 @@ impl Spawner {
     ) -> Result<Peer> {
         let mut command = Command::new(&self.exe);
         command
-            .arg("bench-peer")
+            .args(&self.subcommand)
             .arg("--mode")
             .arg(mode.name())
             .arg("--size")
@@ -244,7 +292,7 @@ pub struct Peer {
 impl Peer {
     /// The peer's liveness, for wait loops.
     pub fn liveness(&self) -> Liveness {
-        Liveness::Child(Arc::clone(&self.exited))
+        Liveness(Watch::Child(Arc::clone(&self.exited)))
     }
 
     /// Waits for the peer's `ready` line (it has opened the endpoint).
@@ -393,21 +441,22 @@ pub fn signal_ready() -> Result<()> {
         .context("write to the parent")
 }
 
-/// `shmq bench-peer`: serves one group of transports for the parent.
-pub fn run_peer(args: PeerArgs) -> Result<(), Failure> {
-    serve(&args).map_err(|e| Failure::error(format_args!("bench-peer: {e}")))
+/// `shmq bench-peer`: serves one group of the transports of `kinds` for
+/// the parent.
+pub fn run_peer(kinds: &[Kind], args: &PeerArgs) -> Result<(), RunError> {
+    serve(kinds, args).map_err(|e| RunError::Failed(format!("bench-peer: {e}")))
 }
 
-fn serve(args: &PeerArgs) -> Result<()> {
+fn serve(kinds: &[Kind], args: &PeerArgs) -> Result<()> {
     // Die with the parent, then make sure it did not die before that.
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .context("set the parent-death signal")?;
-    let live = Liveness::Parent(args.parent);
+    let live = Liveness::parent(args.parent);
     if !live.peer_alive() {
         return Err(Error::new("the parent process is gone"));
     }
     if let Some(cpu) = args.cpu {
         affinity::pin_current_thread(cpu).with_context(|| format!("pin to CPU {cpu}"))?;
     }
-    schedule::serve(args, live)
+    schedule::serve(args, kinds, live)
 }

@@ -121,8 +121,11 @@ fn json_number(value: f64) -> String {
     }
     let decimals = (3 - magnitude) as usize;
     let text = format!("{value:.decimals$}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    text.to_owned()
+    if decimals == 0 {
+        // 1000 to 9999: no decimals, so no trailing zeros to drop.
+        return text;
+    }
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 fn push_json_string(out: &mut String, value: &str) {
@@ -265,6 +268,8 @@ mod tests {
         assert_eq!(json_number(1.0), "1");
         assert_eq!(json_number(0.000_206_14), "0.0002061");
         assert_eq!(json_number(472.66), "472.7");
+        assert_eq!(json_number(1100.2), "1100");
+        assert_eq!(json_number(1000.0), "1000");
         assert_eq!(json_number(824_499_999.999_9), "824500000");
         assert_eq!(json_number(-2.5), "-2.5");
     }

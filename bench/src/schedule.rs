@@ -33,11 +33,9 @@ use std::io::Write;
 use std::time::Duration;
 
 use super::error::{Context, Error, Result};
-use super::measure::{
-    self, BlockLatency, Copier, LatencyCounts, Line, Next, PeerLine, StreamCounts,
-};
+use super::measure::{BlockLatency, Copier, LatencyCounts, Next, PeerLine, StreamCounts};
 use super::peer::{self, Liveness, PeerArgs, Spawner};
-use super::transport::{ChildEnd, Endpoint, Link, Mode, Transport, Visit, open_all};
+use super::transport::{Blocks, Kind, Link, Mode, open_all};
 
 /// The placement probe's message size...
 pub const PROBE_SIZE: usize = 64;
@@ -52,7 +50,7 @@ pub const PROBE_COUNTS: LatencyCounts = LatencyCounts {
 #[derive(Debug)]
 pub struct LatencyRun {
     /// The group, in block order.
-    pub transports: Vec<Transport>,
+    pub transports: Vec<Kind>,
     /// `blocks[cycle][i]`: `transports[i]`'s block in that cycle.
     pub blocks: Vec<Vec<BlockLatency>>,
     /// Each cycle's probe p50, in nanoseconds (none without a probe).
@@ -61,26 +59,12 @@ pub struct LatencyRun {
     pub sleeps: Vec<Option<f64>>,
 }
 
-struct LatencyWork<'a> {
-    line: &'a mut Line,
-    counts: LatencyCounts,
-    gap: Option<Duration>,
-}
-
-impl Visit for LatencyWork<'_> {
-    type Output = Result<BlockLatency>;
-
-    fn visit<E: Endpoint>(self, end: &mut E) -> Result<BlockLatency> {
-        measure::latency_block(end, self.line, self.counts, self.gap)
-    }
-}
-
 /// Runs `cycles` cycles of latency blocks over `transports` in one peer,
 /// `counts[i]` round trips on `transports[i]`, each after `gap` if given
 /// (idle-peer mode); each cycle starts with the probe if `probe`.
 pub fn latency(
     spawner: &Spawner,
-    transports: &[Transport],
+    transports: &[Kind],
     size: usize,
     (cycles, probe): (u32, bool),
     counts: &[LatencyCounts],
@@ -94,12 +78,8 @@ pub fn latency(
             probe_ns.push(link.probe()?);
             let mut cycle = Vec::with_capacity(transports.len());
             for (i, (end, line)) in link.ends.iter_mut().zip(&mut link.lines).enumerate() {
-                let work = LatencyWork {
-                    line,
-                    counts: counts[i],
-                    gap,
-                };
-                cycle.push(end.visit(work).with_context(|| transports[i].name())?);
+                let block = end.latency(line, counts[i], gap);
+                cycle.push(block.with_context(|| transports[i].name())?);
             }
             blocks.push(cycle);
         }
@@ -124,7 +104,7 @@ pub fn latency(
 #[derive(Debug)]
 pub struct ThroughputRun {
     /// The group, in block order (after memcpy).
-    pub transports: Vec<Transport>,
+    pub transports: Vec<Kind>,
     /// Messages in the timed part of each transport's blocks.
     pub messages: Vec<u64>,
     /// `elapsed_ns[cycle][i]`: the timed part of `transports[i]`'s block.
@@ -139,25 +119,12 @@ pub struct ThroughputRun {
     pub sleeps: Vec<Option<f64>>,
 }
 
-struct StreamWork<'a> {
-    line: &'a mut Line,
-    counts: StreamCounts,
-}
-
-impl Visit for StreamWork<'_> {
-    type Output = Result<()>;
-
-    fn visit<E: Endpoint>(self, end: &mut E) -> Result<()> {
-        measure::stream_block(end, self.line, self.counts)
-    }
-}
-
 /// Runs `cycles` cycles of throughput blocks over `transports` in one
 /// peer, `counts[i]` messages on `transports[i]`, after the probe (if
 /// `probe`) and a memcpy block of `copies` in the parent.
 pub fn throughput(
     spawner: &Spawner,
-    transports: &[Transport],
+    transports: &[Kind],
     size: usize,
     (cycles, probe): (u32, bool),
     counts: &[StreamCounts],
@@ -172,11 +139,8 @@ pub fn throughput(
             probe_ns.push(link.probe()?);
             memcpy_ns.push(copier.block(copies));
             for (i, (end, line)) in link.ends.iter_mut().zip(&mut link.lines).enumerate() {
-                let work = StreamWork {
-                    line,
-                    counts: counts[i],
-                };
-                end.visit(work).with_context(|| transports[i].name())?;
+                end.stream(line, counts[i])
+                    .with_context(|| transports[i].name())?;
             }
         }
         Ok(())
@@ -214,41 +178,22 @@ pub fn throughput(
     })
 }
 
-struct EchoWork<'a>(&'a mut PeerLine);
-
-impl Visit for EchoWork<'_> {
-    type Output = Result<Next>;
-
-    fn visit<E: Endpoint>(self, end: &mut E) -> Result<Next> {
-        measure::echo_block(end, self.0)
-    }
-}
-
-struct ReceiveWork<'a>(&'a mut PeerLine, StreamCounts);
-
-impl Visit for ReceiveWork<'_> {
-    type Output = Result<Option<u64>>;
-
-    fn visit<E: Endpoint>(self, end: &mut E) -> Result<Option<u64>> {
-        measure::receive_block(end, self.0, self.1)
-    }
-}
-
-/// The peer's side of a group: opens the probe and the endpoints, then
-/// serves blocks on them in turn until the stop message; after streams,
-/// writes every block's time (nanoseconds, in order) on standard output.
-pub fn serve(args: &PeerArgs, live: Liveness) -> Result<()> {
+/// The peer's side of a group: opens the probe and the endpoints (the
+/// transports of `kinds` that `args` names), then serves blocks on them in
+/// turn until the stop message; after streams, writes every block's time
+/// (nanoseconds, in order) on standard output.
+pub fn serve(args: &PeerArgs, kinds: &[Kind], live: Liveness) -> Result<()> {
     let streams = match args.mode {
         Mode::Latency => Vec::new(),
         Mode::Throughput => args.streams()?,
     };
-    let (probe, ends) = open_all(args, &live)?;
+    let (probe, ends) = open_all(args, kinds, &live)?;
     if ends.is_empty() {
         return Err(Error::new("no transport to serve"));
     }
     // Each endpoint with its state and role: echo (`None`) or receive
     // streams of these counts. The probe echoes, first in every cycle.
-    let mut slots: Vec<(ChildEnd, PeerLine, Option<StreamCounts>)> = Vec::new();
+    let mut slots: Vec<(Box<dyn Blocks>, PeerLine, Option<StreamCounts>)> = Vec::new();
     if let Some(end) = probe {
         slots.push((end, PeerLine::new(PROBE_SIZE), None));
     }
@@ -260,8 +205,8 @@ pub fn serve(args: &PeerArgs, live: Liveness) -> Result<()> {
     loop {
         let (end, line, role) = &mut slots[current];
         let next = match role {
-            None => end.visit(EchoWork(line))?,
-            Some(counts) => match end.visit(ReceiveWork(line, *counts))? {
+            None => end.echo(line)?,
+            Some(counts) => match end.receive(line, *counts)? {
                 Some(ns) => {
                     times.push(ns.to_string());
                     Next::Switch

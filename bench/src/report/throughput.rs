@@ -14,8 +14,8 @@ use super::{
     FLOOR, FLOOR_RECORD, MEMCPY, Record, by_placement, format_sleeps, note_skips, note_sleeps,
     placement_table,
 };
-use crate::bench::measure::StreamCounts;
-use crate::bench::schedule::ThroughputRun;
+use crate::measure::StreamCounts;
+use crate::schedule::ThroughputRun;
 
 /// One subject's throughput over its blocks.
 #[derive(Debug)]

@@ -22,8 +22,8 @@ use super::{
     FLOOR, Record, UDS, by_placement, format_sleeps, note_no_sleeps, note_skips, note_sleeps,
     placement_table,
 };
-use crate::bench::measure::{BlockLatency, LatencyCounts, median};
-use crate::bench::schedule::LatencyRun;
+use crate::measure::{BlockLatency, LatencyCounts, median};
+use crate::schedule::LatencyRun;
 
 /// A transport's pairs with one reference.
 #[derive(Debug, Default)]

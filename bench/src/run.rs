@@ -1,159 +1,22 @@
-//! `shmq bench`: shmq against the hardware floor and the kernel's IPC,
-//! between two real processes, side by side.
-//!
-//! # Method
-//!
-//! **Two processes.** The parent re-executes its own binary as `shmq
-//! bench-peer` (a hidden subcommand), so both ends are real processes with
-//! their own address spaces, as in production. See `peer` for the protocol
-//! and supervision.
-//!
-//! **Pinning.** By default the parent pins itself to one CPU and the peer
-//! to another (`--cpus`, `--no-pin`); the header says what was done. On a
-//! single CPU the spinning transports are skipped: two processes spinning
-//! on one CPU measure the scheduler's time slice.
-//!
-//! **Paired blocks.** On a VM the virtual CPUs move between host cores
-//! every few seconds, which changes the floor by up to 5x (a 64-byte round
-//! trip of about 60, 130 or 300-480 ns on the machines we used; the
-//! fastest looks like two threads of one core), and a transport's ratio to
-//! the floor need not be the same in every placement; so a ratio of two numbers taken seconds
-//! apart compares placements, not transports. Each transport under test is
-//! therefore set up *in the same peer* as the floor, and the two are
-//! measured in short alternating blocks: floor, transport, floor,
-//! transport, ... (`schedule`). A latency block is a few hundred round trips
-//! (well under a millisecond to a few milliseconds; transports that sleep
-//! on every message get a tenth as many), a throughput block a stream of
-//! up to 50,000 messages (about a millisecond); the peer moves from one
-//! endpoint to the next on a reserved "switch" message, which it echoes
-//! (latency) or acknowledges (throughput). Every message is still written,
-//! copied and checked (`measure`). Each cycle's transport block and floor
-//! block make a *pair*, whose ratio (p50 over p50, rate over rate) was
-//! taken milliseconds apart in one placement; the tables show the median
-//! ratio over the pairs with its interquartile range, `1.32 [1.28-1.37]`
-//! (`report`). `--rounds` is the number of pairs per transport and size,
-//! `--iters` the round trips of a latency block (and scales the other
-//! blocks). The absolute numbers pool all blocks, as the percentile curves
-//! of `--plot` do, and only say where the blocks happened to run.
-//!
-//! **Passes.** A group of a few hundred pairs lasts well under a second,
-//! within one placement, and the floor and a transport do not scale alike
-//! between placements (nor between the slightly different ones a "slow"
-//! class holds): run in one piece, a transport's median would be that of
-//! whichever placement its group happened to meet. So the run is made of
-//! ten passes, each running a tenth of every group's cycles with a new
-//! peer (about 3 ms to start), mode after mode and size after size; every
-//! transport's pairs are spread over the whole run and sample the same mix
-//! of placements, and the tables are printed at the end.
-//!
-//! **Placement.** Every cycle starts with a probe of its own: 200 round
-//! trips of a 64-byte message on a separate cache-line ping-pong in the
-//! same peer. Its p50 sorts the cycle into fast (below 100 ns), mid
-//! (100-200 ns) or slow (above 200 ns) placement, the same way in every
-//! mode and message size, and the tables give the ratios per placement
-//! when the pairs ran in more than one. A run's overall median is only as
-//! reproducible as its mix of placements; the per-placement ratios are the
-//! ones to compare across runs and machines.
-//!
-//! **Two throughput floors.** A throughput cycle is a memcpy in the parent
-//! (the reference for moving the bytes at all), then two bare rings: `floor`
-//! (`ring`: 64-byte slots, one cache line per 64-byte message) and
-//! `floor-record` (`ring-record`: 128-byte slots with a 16-byte header before
-//! the payload, two lines per 64-byte message, as a shmq record), then the
-//! transport; each transport's rate is given against both floors and
-//! memcpy, each from the same cycle.
-//!
-//! **What is timed** (details in `measure`): latency is the round trip of
-//! a message the parent writes and checks and the peer copies out and
-//! sends back; each timed round trip is one sample (two monotonic clock
-//! reads), after an untimed warm-up, and for small messages on transports
-//! that stay awake a batch timed as a whole gives a mean with no clock
-//! overhead. Throughput is a one-way stream timed by the receiver, from its
-//! last warm-up message to its last message; the Unix socket's blocks are
-//! at least 2 MiB (eight socket buffers), so a receiver slow to wake cannot
-//! find a whole block already buffered.
-//!
-//! **Idle peer** (`--mode idle`, and part of the default `both`): the
-//! round trip again, but the parent busy-waits an untimed gap
-//! (`--idle-gap-us`, 200 us by default) before each ping, longer than
-//! shmq's default spin budget ([`shmq::DEFAULT_SPIN`], 50 us), so the
-//! default strategy's peer has stopped spinning and sleeps when the message
-//! comes; the tight ping-pong above never lets it sleep. Busy-waiting
-//! rather than sleeping keeps the parent on its CPU, so only the peer is
-//! idle and the gap is exact (see `measure`). Its blocks are long (ten
-//! round trips of more than 200 us), so all of its transports share one
-//! peer, a cycle being a block on each: floor and uds first, then
-//! floor-record, the three shmq strategies and pipe; each transport's
-//! ratios are to the floor and to the Unix socket of the same cycle. The
-//! floors are still spinning, as a reference, so the ratios that matter
-//! here are those to the Unix socket.
-//!
-//! **Transports** (each set up as a competent user would; see each module):
-//!
-//! | name | what each message costs |
-//! | --- | --- |
-//! | `floor` | latency: the payload copied into a 128-byte-aligned shared region behind its sequence word, the word stored with Release, the peer spinning on it and copying out: one cache line each way at 64 B (`floor`); throughput: a bare SPSC ring of 64-byte slots (`ring`) |
-//! | `floor-record` | latency: the same, laid out as a shmq record: the sequence word, an 8-byte header (the length, written by the sender, read and checked by the peer), the payload at offset 16: two cache lines each way at 64 B; its ratio to `floor` is the price of the header's second line in a bare ping-pong (it reuses one region where shmq moves along its ring, so shmq can come out below it) (`floor`); throughput: the same ring with 128-byte slots and a 16-byte header, checked by the consumer (`ring`) |
-//! | `shmq-spin`, `shmq-default`, `shmq-block` | `Sender::send` from a buffer, `Receiver::recv_with` copying out; wait strategy `Spin`, the default (spin 50 us, then futex), `Block` (`queue`) |
-//! | `uds`, `tcp`, `pipe` | `write_all` and `read_exact` on a Unix stream socket, loopback TCP with `TCP_NODELAY`, a pipe pair; pipes and Unix socket buffers sized to hold a message (`socket`) |
-//! | `mq` | `mq_send` and `mq_timedreceive` on POSIX message queues, sizes up to `msgsize_max` (`mq`) |
-//!
-//! **Cleanup.** Every name a group creates (`/dev/shm` files, shmq queues,
-//! a socket path, message queues) is unique to the run and removed as soon
-//! as both processes have it open, and by a guard on any error; a peer is
-//! killed if the parent gives up on it, and dies with the parent
-//! (`PR_SET_PDEATHSIG`).
-//!
-//! **JSON** (`--json`): a `run` record, then one `measurement` record per
-//! transport, mode and size: the pooled absolute numbers, the median ratios
-//! (`p50_vs_floor`, `rate_vs_floor`, `rate_vs_floor_record`, ...), the
-//! ratio named in `ratio` with its quartiles (`ratio_median`, `ratio_q1`,
-//! `ratio_q3`) over `pairs` pairs, and the same per placement
-//! (`pairs_fast`, `ratio_fast_median`, ...); `round` is null since there
-//! are no rounds.
-//!
-//! Modules: `transport` (the list, the `Endpoint` trait, set-up of a
-//! group), `floor`, `ring`, `queue`, `socket`, `mq` (the transports), `shm`
-//! (shared memory of the floors), `peer` (the second process), `schedule`
-//! (cycles of blocks and the probe), `measure` (the timed loops),
-//! `affinity` (pinning, machine facts), `report` (pairs, tables and JSON),
-//! `plot` (SVG), `error`.
+//! The driver of a run: the options resolved into a plan, the groups of
+//! each mode and message size, the passes over them, and the report at the
+//! end (see the crate docs for the method).
 
-#![warn(clippy::undocumented_unsafe_blocks)]
-
-mod affinity;
-mod error;
-mod floor;
-mod measure;
-mod mq;
-mod peer;
-mod plot;
-mod queue;
-mod report;
-mod ring;
-mod schedule;
-mod shm;
-mod socket;
-mod transport;
-
+use std::ffi::OsString;
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use clap::{Args, ValueEnum};
+use super::affinity::{self, Pinning};
+use super::args::{BenchArgs, RunMode};
+use super::builtin::Builtin;
+use super::error::RunError;
+use super::measure::{LatencyCounts, StreamCounts};
+use super::peer::Spawner;
+use super::report::{self, Classifier, Json, LatencySection, ThroughputSection};
+use super::transport::Kind;
+use super::{plot, schedule};
 
-use self::affinity::Pinning;
-use self::measure::{LatencyCounts, StreamCounts};
-use self::peer::Spawner;
-use self::report::{Classifier, Json, LatencySection, ThroughputSection};
-use self::transport::Transport;
-use crate::args::parse_size;
-use crate::status::Failure;
-
-pub use self::peer::{PeerArgs, run_peer};
-
-/// Usage errors exit with this status, as clap's do.
-const USAGE: u8 = 2;
 /// Smallest message: the 8-byte sequence number.
 const MIN_SIZE: u64 = 8;
 /// Largest message.
@@ -196,107 +59,8 @@ const MAX_STREAM_PER_ITER: u64 = 100;
 const KERNEL_STREAM_DIVISOR: u64 = 20;
 const SOCKET_BLOCK_BYTES: u64 = 2 << 20;
 
-/// Options of `shmq bench`.
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// A short run (about 30 s): 64 pairs of blocks per transport and size
-    /// instead of 240, unless --rounds says otherwise.
-    #[arg(long)]
-    quick: bool,
-    /// Pairs of blocks per transport and message size: how many times the
-    /// peer alternates a floor block and the transport's block (with the
-    /// idle peer: floor, uds, transport; throughput: memcpy, both floors,
-    /// transport), spread over 10 passes of the whole run [default: 240;
-    /// --quick: 64].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    rounds: Option<u32>,
-    /// Timed round trips per latency block for messages up to 4 KiB;
-    /// proportionally fewer (at least 10) for larger ones, a tenth (at
-    /// least 5) for transports that sleep on every message, a
-    /// twenty-fifth with the idle peer. Also scales the throughput blocks
-    /// (100 messages per iteration, at most 32 KiB per iteration; the
-    /// socket a twentieth) [default: 500].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    iters: Option<u64>,
-    /// Message sizes, comma-separated, from 8 bytes to 16M (suffixes K, M).
-    #[arg(
-        long,
-        value_name = "SIZES",
-        value_delimiter = ',',
-        value_parser = parse_size,
-        default_value = "64,1K,64K,1M"
-    )]
-    sizes: Vec<u64>,
-    /// Transports to measure, comma-separated [default: all]. The floor is
-    /// always measured (every ratio is to it), with the idle peer the Unix
-    /// socket too, and in throughput floor-record; throughput uses floor,
-    /// floor-record, shmq-spin, shmq-default and uds among them.
-    #[arg(long, value_name = "LIST", value_delimiter = ',', value_enum)]
-    transports: Vec<Transport>,
-    /// What to measure.
-    #[arg(long, value_enum, default_value_t = RunMode::Both)]
-    mode: RunMode,
-    /// Idle-peer mode: the parent's untimed busy-wait before each round
-    /// trip, in microseconds; longer than shmq's default spin (50 us), so
-    /// the peer has gone to sleep.
-    #[arg(
-        long,
-        value_name = "US",
-        default_value_t = 200,
-        value_parser = clap::value_parser!(u64).range(1..=1_000_000)
-    )]
-    idle_gap_us: u64,
-    /// Do not pin the two processes to CPUs.
-    #[arg(long, conflicts_with = "cpus")]
-    no_pin: bool,
-    /// The parent's and the peer's CPU [default: the first two available].
-    #[arg(long, value_name = "PARENT,PEER", value_parser = parse_cpus)]
-    cpus: Option<(usize, usize)>,
-    /// Print one JSON record per line (per transport, mode and size)
-    /// instead of tables (at the end of the run, as the tables).
-    #[arg(long)]
-    json: bool,
-    /// Draw the latency percentile curves of --plot-size messages to this
-    /// SVG file.
-    #[arg(long, value_name = "FILE.svg")]
-    plot: Option<PathBuf>,
-    /// Message size of the --plot chart; one of --sizes.
-    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "64")]
-    plot_size: u64,
-}
-
-/// `--mode` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum RunMode {
-    /// round trips
-    Latency,
-    /// one-way streams
-    Throughput,
-    /// round trips, each after the peer idled for --idle-gap-us
-    Idle,
-    /// all three: latency, idle, throughput
-    Both,
-}
-
-fn parse_cpus(text: &str) -> Result<(usize, usize), String> {
-    let parse = |s: &str| {
-        s.trim()
-            .parse::<usize>()
-            .map_err(|_| format!("expected two CPU numbers such as 0,1, got {text:?}"))
-    };
-    match text.split_once(',') {
-        Some((a, b)) => Ok((parse(a)?, parse(b)?)),
-        None => Err(format!(
-            "expected two CPU numbers such as 0,1, got {text:?}"
-        )),
-    }
-}
-
-fn usage(message: impl std::fmt::Display) -> Failure {
-    Failure {
-        code: USAGE,
-        message: Some(message.to_string()),
-    }
+fn usage(message: impl std::fmt::Display) -> RunError {
+    RunError::Usage(message.to_string())
 }
 
 /// The options, resolved.
@@ -306,7 +70,7 @@ struct Plan {
     pairs: u32,
     iters: u64,
     sizes: Vec<usize>,
-    transports: Vec<Transport>,
+    transports: Vec<Kind>,
     latency: bool,
     /// Idle-peer latency, with this gap.
     idle: Option<Duration>,
@@ -316,7 +80,8 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(args: &BenchArgs) -> Result<Self, Failure> {
+    /// The plan of `args` over the transports of `kinds`.
+    fn new(args: &BenchArgs, kinds: &[Kind]) -> Result<Self, RunError> {
         let pairs = if args.quick { QUICK_PAIRS } else { PAIRS };
         let mut sizes = Vec::new();
         for &size in &args.sizes {
@@ -329,9 +94,21 @@ impl Plan {
                 sizes.push(size as usize);
             }
         }
-        let transports = Transport::ALL
-            .into_iter()
-            .filter(|t| args.transports.is_empty() || args.transports.contains(t))
+        if let Some(name) = args
+            .transports
+            .iter()
+            .find(|&name| !kinds.iter().any(|k| k.name() == name))
+        {
+            let names: Vec<&str> = kinds.iter().map(Kind::name).collect();
+            return Err(usage(format!(
+                "--transports: no transport named {name:?} (possible values: {})",
+                names.join(", ")
+            )));
+        }
+        let transports = kinds
+            .iter()
+            .filter(|k| args.transports.is_empty() || args.transports.iter().any(|n| n == k.name()))
+            .cloned()
             .collect();
         let latency = matches!(args.mode, RunMode::Latency | RunMode::Both);
         let idle = matches!(args.mode, RunMode::Idle | RunMode::Both)
@@ -428,22 +205,13 @@ fn classifier(one_cpu: bool) -> Classifier {
 }
 
 /// Why a transport is not even tried, if it is not.
-fn skip_reason(transport: Transport, size: usize, one_cpu: bool) -> Option<String> {
+fn skip_reason(transport: &Kind, size: usize, one_cpu: bool) -> Option<String> {
     if one_cpu && transport.spins() {
         return Some(
             "only one CPU: two processes spinning on it would measure the scheduler".into(),
         );
     }
-    if transport != Transport::Mq {
-        return None;
-    }
-    // If the limit cannot be read, mq_open will say what is wrong.
-    match mq::max_message_size() {
-        Ok(limit) if size > limit => Some(format!(
-            "{size}-byte messages exceed /proc/sys/fs/mqueue/msgsize_max ({limit})"
-        )),
-        _ => None,
-    }
+    transport.unfit(size)
 }
 
 /// Progress on standard error: one overwritten line on a terminal, a line
@@ -479,23 +247,27 @@ impl Progress {
 }
 
 /// Writes to standard output (quietly stopping on a closed pipe).
-fn emit(text: &str) -> Result<(), Failure> {
+fn emit(text: &str) -> Result<(), RunError> {
     let mut out = io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
-        .map_err(Failure::stdout)
+        .map_err(RunError::stdout)
 }
 
-/// `shmq bench`.
-pub fn run(args: BenchArgs) -> Result<(), Failure> {
-    let plan = Plan::new(&args)?;
+/// `shmq bench` over the transports of `kinds`, each peer started as this
+/// executable with `peer_subcommand`.
+pub fn run(kinds: &[Kind], peer_subcommand: &[OsString], args: &BenchArgs) -> Result<(), RunError> {
+    let plan = Plan::new(args, kinds)?;
     // Pin first, so every thread we start afterwards stays on our CPU.
     let allowed = affinity::allowed_cpus();
     let system = affinity::System::detect(&allowed);
     let pinning = affinity::pin(!args.no_pin, args.cpus, &allowed);
     let pinned = matches!(pinning, Pinning::Pinned { .. });
-    let bench = Bench {
-        spawner: Spawner::new(pinning.child_cpu()).map_err(Failure::error)?,
+    let spawner = Spawner::new(peer_subcommand, pinning.child_cpu())
+        .map_err(|e| RunError::Failed(e.to_string()))?;
+    let bench = Run {
+        kinds,
+        spawner,
         one_cpu: !pinned && allowed.len() < 2,
         progress: Progress::new(),
         plan,
@@ -539,7 +311,7 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
                     .filter(|(_, size)| part.gap.is_none() && *size == part.size);
                 if let Some((path, _)) = plotted {
                     plot::latency_curves(path, part.size, &section.histograms())
-                        .map_err(Failure::error)?;
+                        .map_err(|e| RunError::Failed(e.to_string()))?;
                 }
             }
             Part::Throughput(part) => {
@@ -568,7 +340,7 @@ struct LatencyPart {
     size: usize,
     /// Idle-peer mode: the gap.
     gap: Option<Duration>,
-    groups: Vec<Vec<Transport>>,
+    groups: Vec<Vec<Kind>>,
     /// One group of every transport (idle peer).
     together: bool,
     failed: Vec<bool>,
@@ -578,13 +350,15 @@ struct LatencyPart {
 struct ThroughputPart {
     section: ThroughputSection,
     size: usize,
-    groups: Vec<Vec<Transport>>,
+    groups: Vec<Vec<Kind>>,
     failed: Vec<bool>,
 }
 
 /// A run in progress.
 #[derive(Debug)]
-struct Bench {
+struct Run<'a> {
+    /// Every transport the run knows, in report order.
+    kinds: &'a [Kind],
     plan: Plan,
     spawner: Spawner,
     /// Both processes can only run on one CPU.
@@ -599,50 +373,50 @@ struct Bench {
 struct Groups {
     together: bool,
     /// Every transport of the section, in report order.
-    rows: Vec<Transport>,
-    references: Vec<Transport>,
+    rows: Vec<Kind>,
+    references: Vec<Kind>,
     /// Transports under test that can run.
-    subjects: Vec<Transport>,
+    subjects: Vec<Kind>,
     /// Those that cannot, and why.
-    skipped: Vec<(Transport, String)>,
+    skipped: Vec<(Kind, String)>,
 }
 
 impl Groups {
-    fn each(&self) -> Vec<Vec<Transport>> {
+    fn each(&self) -> Vec<Vec<Kind>> {
         if self.subjects.is_empty() || self.together {
             if self.references.is_empty() {
                 return Vec::new();
             }
             let mut all = self.references.clone();
-            all.extend(&self.subjects);
+            all.extend(self.subjects.iter().cloned());
             return vec![all];
         }
         self.subjects
             .iter()
-            .map(|&subject| {
+            .map(|subject| {
                 let mut group = self.references.clone();
-                group.push(subject);
+                group.push(subject.clone());
                 group
             })
             .collect()
     }
 }
 
-impl Bench {
+impl Run<'_> {
     /// The section's transports: those asked for that `mode_has`, and the
     /// `references` (always, if they can run).
     fn groups(
         &self,
         size: usize,
-        references: &[Transport],
+        references: &[Kind],
         together: bool,
-        mode_has: impl Fn(Transport) -> bool,
+        mode_has: impl Fn(&Kind) -> bool,
     ) -> Groups {
-        let rows: Vec<Transport> = Transport::ALL
-            .into_iter()
-            .filter(|t| {
-                mode_has(*t) && (self.plan.transports.contains(t) || references.contains(t))
-            })
+        let rows: Vec<Kind> = self
+            .kinds
+            .iter()
+            .filter(|t| mode_has(t) && (self.plan.transports.contains(t) || references.contains(t)))
+            .cloned()
             .collect();
         let mut groups = Groups {
             together,
@@ -652,7 +426,7 @@ impl Bench {
             skipped: Vec::new(),
         };
         for transport in rows {
-            match skip_reason(transport, size, self.one_cpu) {
+            match skip_reason(&transport, size, self.one_cpu) {
                 Some(reason) => groups.skipped.push((transport, reason)),
                 None if references.contains(&transport) => groups.references.push(transport),
                 None => groups.subjects.push(transport),
@@ -665,13 +439,13 @@ impl Bench {
     /// `idle_gap`: its empty section and its groups.
     fn latency(&self, size: usize, idle_gap: Option<Duration>) -> Part {
         let plan = &self.plan;
-        let references: &[Transport] = match idle_gap {
-            None => &[Transport::Floor],
-            Some(_) => &[Transport::Floor, Transport::Uds],
+        let references: Vec<Kind> = match idle_gap {
+            None => vec![Kind::builtin(Builtin::Floor)],
+            Some(_) => vec![Kind::builtin(Builtin::Floor), Kind::builtin(Builtin::Uds)],
         };
         // Idle-peer blocks are long (a gap before every round trip): one
         // group holds every transport, each cycle a block on each.
-        let groups = self.groups(size, references, idle_gap.is_some(), |t| {
+        let groups = self.groups(size, &references, idle_gap.is_some(), |t| {
             idle_gap.is_none() || t.idles()
         });
         let (awake, sleeping) = match idle_gap {
@@ -710,12 +484,8 @@ impl Bench {
     /// The throughput part of `size`-byte messages.
     fn throughput(&self, size: usize) -> Part {
         let plan = &self.plan;
-        let groups = self.groups(
-            size,
-            &[Transport::Floor, Transport::FloorRecord],
-            false,
-            Transport::streams,
-        );
+        let references = [Builtin::Floor, Builtin::FloorRecord].map(Kind::builtin);
+        let groups = self.groups(size, &references, false, Kind::streams);
         let (awake, kernel) = (
             plan.stream_counts(size, false),
             plan.stream_counts(size, true),
@@ -753,7 +523,7 @@ impl Bench {
                     if *failed {
                         continue;
                     }
-                    let subject = *group.last().expect("groups are not empty");
+                    let subject = group.last().expect("groups are not empty");
                     let what = if part.together { "all" } else { subject.name() };
                     self.progress.step(&format!(
                         "pass {pass}/{passes}: {}, {}: {what}",
@@ -779,10 +549,10 @@ impl Bench {
                         Ok(run) => part.section.add_run(&run),
                         Err(e) => {
                             *failed = true;
-                            let failing: &[Transport] = if part.together {
+                            let failing: &[Kind] = if part.together {
                                 group
                             } else {
-                                std::slice::from_ref(&subject)
+                                std::slice::from_ref(subject)
                             };
                             for t in failing {
                                 part.section.skip(t.name(), e.to_string());
@@ -801,7 +571,7 @@ impl Bench {
                     if *failed {
                         continue;
                     }
-                    let subject = *group.last().expect("groups are not empty");
+                    let subject = group.last().expect("groups are not empty");
                     self.progress.step(&format!(
                         "pass {pass}/{passes}: throughput, {}: {}",
                         report::format_size(size),
@@ -836,7 +606,7 @@ impl Bench {
         &self,
         json_lines: Vec<String>,
         table: impl FnOnce() -> String,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), RunError> {
         if self.plan.json {
             emit(
                 &json_lines

@@ -1,0 +1,313 @@
+//! The built-in transports: the two floors, shmq with three wait
+//! strategies, and the kernel's IPC. Each is set up here, on both sides, in
+//! its module's terms (see `floor`, `ring`, `queue`, `socket`, `mq`); the
+//! driver sees them, as any transport, through `transport::Setup`.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::process::{ChildStdin, ChildStdout};
+
+use clap::ValueEnum;
+
+use super::error::{Context, Error, Result};
+use super::peer::{self, Liveness, Peer};
+use super::shm::SharedMemory;
+use super::socket::{self, Stream};
+use super::transport::{Blocks, Connect, Connected, Mode, Setup, path_str, unique_name};
+use super::{floor, mq, queue, ring};
+
+/// A built-in way of moving messages between the two processes. The
+/// variants' docs are the `--transports` help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
+pub enum Builtin {
+    /// hand-written shared-memory ping-pong (latency) or SPSC ring
+    /// (throughput): the floor
+    Floor,
+    /// the floor with a 16-byte record header before the payload, as
+    /// shmq's records (ping-pong, or a ring of 128-byte slots)
+    FloorRecord,
+    /// shmq, both ends spinning
+    ShmqSpin,
+    /// shmq with the default wait strategy (spin briefly, then sleep)
+    ShmqDefault,
+    /// shmq, both ends sleeping on the futex at once
+    ShmqBlock,
+    /// Unix domain stream socket
+    Uds,
+    /// a pair of pipes (the peer's standard input and output)
+    Pipe,
+    /// TCP over loopback with TCP_NODELAY
+    Tcp,
+    /// POSIX message queues
+    Mq,
+}
+
+impl Builtin {
+    /// Every built-in transport, in the order of the report.
+    pub const ALL: [Builtin; 9] = [
+        Builtin::Floor,
+        Builtin::FloorRecord,
+        Builtin::ShmqSpin,
+        Builtin::ShmqDefault,
+        Builtin::ShmqBlock,
+        Builtin::Uds,
+        Builtin::Pipe,
+        Builtin::Tcp,
+        Builtin::Mq,
+    ];
+
+    fn wait_strategy(self) -> Option<shmq::WaitStrategy> {
+        match self {
+            Builtin::ShmqSpin => Some(shmq::WaitStrategy::Spin),
+            Builtin::ShmqDefault => Some(shmq::WaitStrategy::default()),
+            Builtin::ShmqBlock => Some(shmq::WaitStrategy::Block),
+            _ => None,
+        }
+    }
+}
+
+impl Setup for Builtin {
+    fn name(&self) -> &'static str {
+        match self {
+            Builtin::Floor => "floor",
+            Builtin::FloorRecord => "floor-record",
+            Builtin::ShmqSpin => "shmq-spin",
+            Builtin::ShmqDefault => "shmq-default",
+            Builtin::ShmqBlock => "shmq-block",
+            Builtin::Uds => "uds",
+            Builtin::Pipe => "pipe",
+            Builtin::Tcp => "tcp",
+            Builtin::Mq => "mq",
+        }
+    }
+
+    fn streams(&self) -> bool {
+        matches!(
+            self,
+            Builtin::Floor
+                | Builtin::FloorRecord
+                | Builtin::ShmqSpin
+                | Builtin::ShmqDefault
+                | Builtin::Uds
+        )
+    }
+
+    fn idles(&self) -> bool {
+        !matches!(self, Builtin::Tcp | Builtin::Mq)
+    }
+
+    fn spins(&self) -> bool {
+        matches!(
+            self,
+            Builtin::Floor | Builtin::FloorRecord | Builtin::ShmqSpin
+        )
+    }
+
+    fn sleeps(&self) -> bool {
+        matches!(
+            self,
+            Builtin::ShmqBlock | Builtin::Uds | Builtin::Pipe | Builtin::Tcp | Builtin::Mq
+        )
+    }
+
+    fn unfit(&self, size: usize) -> Option<String> {
+        if *self != Builtin::Mq {
+            return None;
+        }
+        // If the limit cannot be read, mq_open will say what is wrong.
+        match mq::max_message_size() {
+            Ok(limit) if size > limit => Some(format!(
+                "{size}-byte messages exceed /proc/sys/fs/mqueue/msgsize_max ({limit})"
+            )),
+            _ => None,
+        }
+    }
+
+    fn create(&self, mode: Mode, size: usize) -> Result<(Box<dyn Connect>, String)> {
+        let (pending, endpoint) = Pending::create(*self, mode, size)?;
+        Ok((Box::new(pending), endpoint))
+    }
+
+    fn open(
+        &self,
+        mode: Mode,
+        endpoint: &str,
+        size: usize,
+        live: Liveness,
+    ) -> Result<Box<dyn Blocks>> {
+        open(*self, mode, endpoint, size, live)
+    }
+}
+
+/// A transport created on the parent's side, waiting for the peer.
+#[derive(Debug)]
+enum Pending {
+    Floor(SharedMemory),
+    FloorRecord(SharedMemory),
+    Ring(SharedMemory),
+    RingRecord(SharedMemory),
+    Shmq(Box<(queue::Queues, queue::End)>),
+    Unix(socket::UnixListener),
+    Tcp(TcpListener),
+    Pipes,
+    Mq(mq::Pair),
+}
+
+impl Pending {
+    /// Creates `transport`'s endpoint; returns it and the name the peer
+    /// opens.
+    fn create(transport: Builtin, mode: Mode, size: usize) -> Result<(Pending, String)> {
+        let name = unique_name();
+        let shared = |pending: fn(SharedMemory) -> Pending, memory: SharedMemory| {
+            let path = path_str(memory.path())?.to_owned();
+            Ok((pending(memory), path))
+        };
+        match (transport, mode) {
+            (Builtin::Floor, Mode::Latency) => shared(
+                Pending::Floor,
+                floor::create::<{ floor::LINE }>(&name, size)?,
+            ),
+            (Builtin::FloorRecord, Mode::Latency) => shared(
+                Pending::FloorRecord,
+                floor::create::<{ floor::RECORD }>(&name, size)?,
+            ),
+            (Builtin::Floor, Mode::Throughput) => {
+                shared(Pending::Ring, ring::create::<{ ring::LINE }>(&name, size)?)
+            }
+            (Builtin::FloorRecord, Mode::Throughput) => shared(
+                Pending::RingRecord,
+                ring::create::<{ ring::RECORD }>(&name, size)?,
+            ),
+            (Builtin::ShmqSpin | Builtin::ShmqDefault | Builtin::ShmqBlock, _) => {
+                let wait = transport.wait_strategy().expect("a shmq transport");
+                let queues = queue::Queues::create(&name, size, mode, wait)?;
+                let end = queues.parent_end()?;
+                Ok((Pending::Shmq(Box::new((queues, end))), name))
+            }
+            (Builtin::Uds, _) => {
+                let path = std::env::temp_dir().join(format!("{name}.sock"));
+                let listener = socket::UnixListener::bind(&path)?;
+                Ok((Pending::Unix(listener), path_str(&path)?.to_owned()))
+            }
+            (Builtin::Tcp, Mode::Latency) => {
+                let listener = TcpListener::bind(("127.0.0.1", 0)).context("tcp: bind")?;
+                let address = listener.local_addr().context("tcp: local address")?;
+                Ok((Pending::Tcp(listener), address.to_string()))
+            }
+            (Builtin::Pipe, Mode::Latency) => Ok((Pending::Pipes, "stdio".to_owned())),
+            (Builtin::Mq, Mode::Latency) => Ok((Pending::Mq(mq::Pair::create(&name, size)?), name)),
+            (Builtin::Tcp | Builtin::Pipe | Builtin::Mq, Mode::Throughput) => Err(Error::new(
+                "not measured in throughput mode (only the floors, shmq-spin, shmq-default and uds)",
+            )),
+        }
+    }
+}
+
+/// The parent's end of a transport, boxed for the driver.
+fn connected(end: impl Blocks + 'static) -> Connected {
+    Connected {
+        end: Box::new(end),
+        queues: None,
+    }
+}
+
+impl Connect for Pending {
+    /// Finishes connecting once the peer is ready, and removes the name.
+    fn connect(self: Box<Self>, size: usize, peer: &mut Peer) -> Result<Connected> {
+        let live = peer.liveness();
+        Ok(match *self {
+            Pending::Floor(mut m) => {
+                m.unlink();
+                connected(floor::End::<{ floor::LINE }>::parent(m, size, live))
+            }
+            Pending::FloorRecord(mut m) => {
+                m.unlink();
+                connected(floor::End::<{ floor::RECORD }>::parent(m, size, live))
+            }
+            Pending::Ring(mut m) => {
+                m.unlink();
+                connected(ring::Producer::<{ ring::LINE }>::new(m, size, live))
+            }
+            Pending::RingRecord(mut m) => {
+                m.unlink();
+                connected(ring::Producer::<{ ring::RECORD }>::new(m, size, live))
+            }
+            Pending::Shmq(both) => {
+                let (mut queues, end) = *both;
+                queues.unlink();
+                Connected {
+                    end: Box::new(end),
+                    queues: Some(queues),
+                }
+            }
+            Pending::Unix(listener) => {
+                let stream = listener.accept()?;
+                drop(listener); // removes the path
+                connected(Stream::unix(stream, size)?)
+            }
+            Pending::Tcp(listener) => {
+                let (stream, _) = listener.accept().context("tcp: accept")?;
+                connected(Stream::tcp(stream)?)
+            }
+            Pending::Pipes => {
+                let (to_peer, from_peer): (ChildStdin, ChildStdout) = peer.take_pipes()?;
+                connected(Stream::pipes(from_peer, to_peer, size))
+            }
+            Pending::Mq(mut queues) => {
+                queues.unlink();
+                connected(queues.parent_end(live))
+            }
+        })
+    }
+}
+
+/// The peer's side: opens `transport`'s endpoint named `endpoint`.
+fn open(
+    transport: Builtin,
+    mode: Mode,
+    endpoint: &str,
+    size: usize,
+    live: Liveness,
+) -> Result<Box<dyn Blocks>> {
+    Ok(match (transport, mode) {
+        (Builtin::Floor, Mode::Latency) => {
+            let memory = floor::open::<{ floor::LINE }>(endpoint, size)?;
+            Box::new(floor::End::<{ floor::LINE }>::child(memory, size, live))
+        }
+        (Builtin::FloorRecord, Mode::Latency) => {
+            let memory = floor::open::<{ floor::RECORD }>(endpoint, size)?;
+            Box::new(floor::End::<{ floor::RECORD }>::child(memory, size, live))
+        }
+        (Builtin::Floor, Mode::Throughput) => {
+            let memory = ring::open::<{ ring::LINE }>(endpoint, size)?;
+            Box::new(ring::Consumer::<{ ring::LINE }>::new(memory, size, live))
+        }
+        (Builtin::FloorRecord, Mode::Throughput) => {
+            let memory = ring::open::<{ ring::RECORD }>(endpoint, size)?;
+            Box::new(ring::Consumer::<{ ring::RECORD }>::new(memory, size, live))
+        }
+        (Builtin::ShmqSpin | Builtin::ShmqDefault | Builtin::ShmqBlock, _) => {
+            let wait = transport.wait_strategy().expect("a shmq transport");
+            Box::new(queue::Queues::open(endpoint, wait)?.child_end()?)
+        }
+        (Builtin::Uds, Mode::Latency) => {
+            Box::new(Stream::unix(socket::connect_unix(endpoint)?, size)?)
+        }
+        (Builtin::Uds, Mode::Throughput) => {
+            let stream: Stream<BufReader<UnixStream>, UnixStream> =
+                Stream::unix_buffered(socket::connect_unix(endpoint)?, size)?;
+            Box::new(stream)
+        }
+        (Builtin::Tcp, _) => {
+            let stream = TcpStream::connect(endpoint).context("tcp: connect")?;
+            Box::new(Stream::tcp(stream)?)
+        }
+        (Builtin::Pipe, _) => {
+            let pipes: Stream<File, File> = Stream::new(peer::stdin_file()?, peer::stdout_file()?);
+            Box::new(pipes)
+        }
+        (Builtin::Mq, _) => Box::new(mq::Pair::open(endpoint)?.child_end(live)),
+    })
+}
