@@ -1017,6 +1017,12 @@ impl Batch<'_> {
         Some(bytes)
     }
 
+    /// Who sent the batch's messages: a batch holds the messages of one
+    /// sender (one lane of a mailbox, and one holder of it).
+    pub fn sender(&self) -> SenderId {
+        self.rx.inner.batch_origin().into()
+    }
+
     /// How many messages [`next`](Self::next) has given so far.
     pub fn len(&self) -> usize {
         usize::try_from(self.taken).unwrap_or(usize::MAX)

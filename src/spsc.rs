@@ -958,6 +958,11 @@ impl Consumer {
         }
     }
 
+    /// Who sent the messages of the batch in progress.
+    pub(crate) fn batch_origin(&self) -> Origin {
+        self.origin()
+    }
+
     /// Who sent the last message received (or the batch in progress).
     pub(crate) fn last_origin(&self) -> Option<Origin> {
         self.served.then(|| self.origin())

@@ -58,8 +58,11 @@ pub fn rm(names: &[String]) -> Result<(), Failure> {
 /// The live holders of a queue's ends: "sender pid 1, receiver pid 2", or
 /// "" if none.
 fn holders(stats: &Stats) -> String {
-    [("sender", &stats.sender), ("receiver", &stats.receiver)]
-        .into_iter()
+    stats
+        .lanes
+        .iter()
+        .map(|lane| ("sender", &lane.sender))
+        .chain([("receiver", &stats.receiver)])
         .filter_map(|(role, side)| match side.state {
             EndState::Attached { pid } => Some(format!("{role} pid {pid}")),
             _ => None,
@@ -192,7 +195,12 @@ fn stat_text(name: &str, s: &Stats) -> String {
         );
     }
     line("slot size", &format_args!("{} bytes", s.slot_size));
-    line("slots", &s.slot_count);
+    if s.lanes.len() > 1 {
+        line("sender lanes", &s.lanes.len());
+        line("slots", &format_args!("{} per lane", s.slot_count));
+    } else {
+        line("slots", &s.slot_count);
+    }
     line("capacity", &format_args!("{} bytes", s.capacity));
     line(
         "max message size",
@@ -213,6 +221,25 @@ fn stat_text(name: &str, s: &Stats) -> String {
     let _ = writeln!(text, "{:<18}{:<24}receiver", "", "sender");
     for (label, sender, receiver) in rows {
         let _ = writeln!(text, "{label:<18}{sender:<24}{receiver}");
+    }
+    if s.lanes.len() > 1 {
+        // A mailbox: the sender column above adds the lanes up.
+        let _ = writeln!(
+            text,
+            "\n{:<6}{:<24}{:>10}{:>12}{:>10}",
+            "lane", "sender", "sent", "queued", "slots"
+        );
+        for lane in &s.lanes {
+            let _ = writeln!(
+                text,
+                "{:<6}{:<24}{:>10}{:>12}{:>10}",
+                lane.index,
+                lane.sender.state.to_string(),
+                lane.sender.messages,
+                lane.messages_queued,
+                lane.slots_used
+            );
+        }
     }
     text
 }
@@ -242,7 +269,7 @@ fn stat_json(name: &str, s: &Stats) -> String {
         concat!(
             r#"{{"name":"{}","flavour":"{}","created":{},"slot_size":{},"slots":{},"#,
             r#""capacity":{},"max_message_size":{},"messages_queued":{},"slots_used":{},"#,
-            r#""sender":{},"receiver":{}}}"#,
+            r#""sender":{},"receiver":{},"lanes":[{}]}}"#,
             "\n"
         ),
         name,
@@ -256,6 +283,17 @@ fn stat_json(name: &str, s: &Stats) -> String {
         s.slots_used,
         side_json(&s.sender),
         side_json(&s.receiver),
+        s.lanes
+            .iter()
+            .map(|lane| format!(
+                r#"{{"lane":{},"sender":{},"messages_queued":{},"slots_used":{}}}"#,
+                lane.index,
+                side_json(&lane.sender),
+                lane.messages_queued,
+                lane.slots_used
+            ))
+            .collect::<Vec<_>>()
+            .join(","),
     )
 }
 

@@ -160,6 +160,12 @@ pub enum Command {
         /// Stop after N messages.
         #[arg(long, value_name = "N")]
         count: Option<u64>,
+        /// Say who sent each message: in the line format, "PID: " before
+        /// it; with --framed, the sender's pid as a 4-byte little-endian
+        /// number before each frame's length; not with --raw. On a mailbox
+        /// (create --senders) the messages of several senders interleave.
+        #[arg(long, conflicts_with = "raw")]
+        from: bool,
         /// Give up (exit status 3) when no message arrives within DURATION of
         /// waiting for the next one: 500ms, 2s, 1.5m, 1h; a plain number is seconds.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -198,6 +204,10 @@ pub struct CreateOptions {
     /// Longest message, at most 1024G (suffixes K, M, G). Default 64M.
     #[arg(long, value_name = "BYTES", value_parser = parse_max_message)]
     max_message: Option<u64>,
+    /// Sender lanes: a mailbox that K processes can send to at once, each
+    /// on its own lane (1 to 64). Default 1: one sender at a time.
+    #[arg(long, value_name = "K", value_parser = parse_senders)]
+    senders: Option<u64>,
     /// File mode in octal: 600, 0600 or 0o600. Default 600.
     #[arg(long, value_name = "OCTAL", value_parser = parse_mode)]
     mode: Option<u32>,
@@ -216,6 +226,9 @@ impl CreateOptions {
         if let Some(bytes) = self.max_message {
             builder = builder.max_message_size(bytes);
         }
+        if let Some(lanes) = self.senders {
+            builder = builder.senders(to_usize(lanes, "--senders")?);
+        }
         if let Some(mode) = self.mode {
             builder = builder.mode(mode);
         }
@@ -224,7 +237,10 @@ impl CreateOptions {
 
     /// Whether a size setting was given (the mode aside).
     fn sizes_given(&self) -> bool {
-        self.slot_size.is_some() || self.slots.is_some() || self.max_message.is_some()
+        self.slot_size.is_some()
+            || self.slots.is_some()
+            || self.max_message.is_some()
+            || self.senders.is_some()
     }
 
     /// The settings given on the command line that `queue` does not have,
@@ -242,6 +258,9 @@ impl CreateOptions {
                 "max message size {}, not {asked}",
                 queue.max_message_size()
             ));
+        }
+        if let Some(asked) = self.senders.filter(|&k| k != queue.senders() as u64) {
+            found.push(format!("{} sender lanes, not {asked}", queue.senders()));
         }
         found
     }
@@ -397,6 +416,17 @@ fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 /// Parses `--slot-size`: a byte count that is a multiple of 64 from 64 to
+/// `--senders`: 1 to 64 sender lanes.
+fn parse_senders(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(k) if (1..=shmq::MAX_SENDERS as u64).contains(&k) => Ok(k),
+        _ => Err(format!(
+            "expected a number of senders from 1 to {}",
+            shmq::MAX_SENDERS
+        )),
+    }
+}
+
 /// 16M, as `QueueBuilder::slot_size` takes (the library checks again).
 fn parse_slot_size(text: &str) -> Result<u64, String> {
     let bytes = parse_size(text)?;

@@ -84,10 +84,11 @@ fn run(command: Command) -> Result<(), Failure> {
         Command::Recv {
             name,
             format,
+            from,
             count,
             timeout,
             end,
-        } => recv::run(&name, format.format(), count, timeout, &end),
+        } => recv::run(&name, format.format(), from, count, timeout, &end),
         Command::Bench(args) => shmq_bench::Bench::new().run(&args).map_err(Failure::bench),
         Command::BenchPeer(args) => shmq_bench::Bench::new()
             .run_peer(&args)

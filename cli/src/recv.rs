@@ -30,6 +30,7 @@ const OUTPUT_BUFFER: usize = 2 * BATCH_BYTES;
 pub fn run(
     name: &str,
     format: Format,
+    from: bool,
     count: Option<u64>,
     timeout: Option<Duration>,
     options: &EndOptions,
@@ -37,17 +38,26 @@ pub fn run(
     let queue = options.queue(name)?;
     let mut rx = queue.receiver().map_err(|e| Failure::open(name, e))?;
     let mut out = BufWriter::with_capacity(OUTPUT_BUFFER, io::stdout().lock());
-    let result = copy(&mut rx, &mut out, format, count, timeout, name);
+    let output = Output { format, from };
+    let result = copy(&mut rx, &mut out, output, count, timeout, name);
     // Every batch was flushed before it was released; this writes nothing
     // unless a failure came between.
     let flushed = out.flush().map_err(Failure::stdout);
     result.and(flushed)
 }
 
+/// How messages are written: the format, and whether each is preceded by
+/// its sender's pid (`--from`).
+#[derive(Debug, Clone, Copy)]
+struct Output {
+    format: Format,
+    from: bool,
+}
+
 fn copy(
     rx: &mut Receiver,
     out: &mut impl Write,
-    format: Format,
+    output: Output,
     count: Option<u64>,
     timeout: Option<Duration>,
     name: &str,
@@ -73,9 +83,9 @@ fn copy(
                 Err(e) => return Err(corrupted(&e)),
             },
         };
-        written += write_batch(batch, out, format, left)?;
+        written += write_batch(batch, out, output, left)?;
     }
-    // The sender is gone and every message it committed was written.
+    // The senders are gone and every message they committed was written.
     match rx.last_departure() {
         Some(Departure::Died { pid }) => Err(Failure::peer_died(format_args!(
             "queue {name:?}: the sender's process (pid {pid}) died"
@@ -90,14 +100,16 @@ fn copy(
 fn write_batch(
     mut batch: Batch<'_>,
     out: &mut impl Write,
-    format: Format,
+    output: Output,
     left: u64,
 ) -> Result<u64, Failure> {
+    // A batch holds one sender's messages.
+    let pid = output.from.then(|| batch.sender().pid().unwrap_or(0));
     let mut taken = 0;
     let mut bytes = 0;
     while taken < left && bytes < BATCH_BYTES {
         let Some(msg) = batch.next() else { break };
-        write_message(out, format, msg).map_err(Failure::stdout)?;
+        write_message(out, output.format, pid, msg).map_err(Failure::stdout)?;
         bytes += msg.len() + 1;
         taken += 1;
     }
@@ -106,8 +118,21 @@ fn write_batch(
     Ok(taken)
 }
 
-/// Writes one message in `format`.
-fn write_message(out: &mut impl Write, format: Format, bytes: &[u8]) -> io::Result<()> {
+/// Writes one message in `format`, after its sender's pid if `from` says
+/// (`PID: ` in the line format, a 4-byte little-endian pid before the
+/// frame length in the framed one; 0 if the segment did not name it).
+fn write_message(
+    out: &mut impl Write,
+    format: Format,
+    from: Option<u32>,
+    bytes: &[u8],
+) -> io::Result<()> {
+    match (format, from) {
+        (Format::Lines, Some(pid)) => write!(out, "{pid}: ")?,
+        (Format::Framed, Some(pid)) => out.write_all(&pid.to_le_bytes())?,
+        // `--from` conflicts with `--raw`.
+        _ => {}
+    }
     match format {
         Format::Lines => {
             out.write_all(bytes)?;
