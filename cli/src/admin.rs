@@ -71,6 +71,31 @@ fn holders(stats: &Stats) -> String {
         .join(", ")
 }
 
+/// The SLOTS cell of `list --long`: the slot count, as "LANESxN" for a
+/// mailbox.
+fn slots_cell(s: &Stats) -> String {
+    match s.lanes.len() {
+        1 => s.slot_count.to_string(),
+        lanes => format!("{lanes}x{}", s.slot_count),
+    }
+}
+
+/// The SENDER cell of `list --long`: the sender's state, or for a mailbox
+/// how many of its lanes a live process holds.
+fn sender_cell(s: &Stats) -> String {
+    match s.lanes.len() {
+        1 => s.sender.state.to_string(),
+        lanes => {
+            let live = s
+                .lanes
+                .iter()
+                .filter(|l| l.sender.state.is_attached())
+                .count();
+            format!("{live} of {lanes} attached")
+        }
+    }
+}
+
 /// `shmq list`: the queue names, one a line; with `long`, a table of
 /// their settings and state.
 pub fn list(long: bool) -> Result<(), Failure> {
@@ -107,9 +132,9 @@ fn list_long(names: &[String]) -> String {
             Ok(s) => Ok([
                 name.clone(),
                 format_size(s.slot_size as u64),
-                s.slot_count.to_string(),
+                slots_cell(&s),
                 format_size(s.max_message_size),
-                s.sender.state.to_string(),
+                sender_cell(&s),
                 s.receiver.state.to_string(),
                 s.messages_queued.to_string(),
                 s.created
