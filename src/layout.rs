@@ -17,6 +17,7 @@
 //!              | ReceiverLine (128 B, written only on sleep and attach) |
 //!              |   rx: sleeping u32 (futex, the doorbell), waker_cpu u32|
 //!              |   receiver: token u64, epoch u32 | symmetric u32      |
+//!              |   sender_events u32                                    |
 //!              |   ready_lanes u64 (bitmap) | sleeps u64               |
 //! offset 256   +--------------------------------------------------------+
 //!              | lane 0: LaneHeader (384 B)                             |
@@ -213,7 +214,13 @@ pub(crate) struct ReceiverLine {
     /// barrier (see `sync::barrier`) has attached: from then on every
     /// publisher uses a full fence. Sticky.
     pub(crate) symmetric: AtomicU32,
-    pub(crate) _reserved: AtomicU32,
+    /// Bumped by every sender after it attaches to a lane and after it
+    /// detaches, so a mailbox's receiver waiting for messages looks at the
+    /// lanes' owner words only when one changed (or when it checks
+    /// liveness). SYNC: sender-events (Release by the sender after its
+    /// attach or detach, Acquire by the receiver before it reads the owner
+    /// words).
+    pub(crate) sender_events: AtomicU32,
     /// Bit `i` set: lane `i` rang the doorbell since the receiver last
     /// looked. Set by a sender only when it finds the receiver asleep (and
     /// only if clear: a load before the `fetch_or`), taken by the receiver
@@ -289,6 +296,7 @@ const _: () = {
     assert!(offset_of!(ReceiverLine, rx) == 0);
     assert!(offset_of!(ReceiverLine, receiver) == 8);
     assert!(offset_of!(ReceiverLine, symmetric) == 24);
+    assert!(offset_of!(ReceiverLine, sender_events) == 28);
     assert!(offset_of!(ReceiverLine, ready_lanes) == 32);
     assert!(offset_of!(ReceiverLine, sleeps) == 40);
     assert!(offset_of!(LaneControl, tx) == 0);

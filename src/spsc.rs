@@ -312,6 +312,9 @@ impl Producer {
             return Err(OpenErrorKind::BadHeader("head and tail indices out of range").into());
         }
         peer::announce(owner);
+        // SYNC: sender-events (Release): a mailbox's waiting receiver that
+        // sees the new count sees our claim.
+        header.receiver.sender_events.fetch_add(1, Release);
         let receiver = peer::Session::start(&header.receiver.receiver);
         let asymmetric = barrier_ready(&header.receiver);
         let mut producer = Producer {
@@ -755,6 +758,10 @@ impl Drop for Producer {
         }
         let lane = self.lane().header();
         peer::detach(&lane.control.sender, self.token);
+        // SYNC: sender-events (Release), as in `attach_lane`: after the
+        // detach, which a receiver that sees the new count then sees.
+        let events = &self.region.header().receiver.sender_events;
+        events.fetch_add(1, Release);
         // A receiver asleep waiting for data must learn that none will come.
         wait::ring_doorbell(
             &self.region.header().receiver,
@@ -1149,6 +1156,8 @@ impl Consumer {
         let lanes = &mut self.lanes;
         let last = &mut self.last_departure;
         let start = self.next_lane;
+        // The sender-events count at the last look at the owner words.
+        let mut seen_events = None;
         wait::wait_until(
             self.strategy,
             deadline,
@@ -1167,6 +1176,16 @@ impl Consumer {
                 if any_committed(region, lanes, start, u64::MAX) {
                     return Some(Ok(()));
                 }
+                // The owner words of every lane, only if a sender attached
+                // or detached since the last look (a death is found by the
+                // liveness check): with many idle lanes, reading them all
+                // on each poll would slow the poll that finds a message.
+                // SYNC: sender-events (Acquire side).
+                let events = header.receiver.sender_events.load(Acquire);
+                if !liveness && seen_events == Some(events) {
+                    return None;
+                }
+                seen_events = Some(events);
                 let sessions = lanes.iter_mut().map(|r| &mut r.sender);
                 if !all_senders_gone(region, sessions, liveness, last) {
                     return None;
