@@ -14,7 +14,7 @@ use std::path::Path;
 fn main() -> std::io::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
     let seeds = shmq_fuzz::seeds();
-    for target in ["header", "ring", "records"] {
+    for target in ["header", "ring", "records", "lanes"] {
         let dir = root.join(target);
         std::fs::create_dir_all(&dir)?;
         for entry in std::fs::read_dir(&dir)? {

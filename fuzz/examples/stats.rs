@@ -1,34 +1,29 @@
 //! Replays a corpus through a target's generator, the library and the
 //! reference model, and prints which paths the inputs reach (delivered
-//! messages, padding, reassembly, orphans, each `Corrupted` reason). A
-//! coverage check that needs no LLVM tools:
+//! messages, padding, `Hello`s, reassembly, orphans, each `Corrupted`
+//! reason; for `lanes`, also how many lanes delivered; for `header`, each
+//! check). A coverage check that needs no LLVM tools:
 //!
 //! ```text
 //! cd fuzz
 //! RUSTFLAGS="--cfg fuzzing" cargo +nightly run --release --example stats -- ring corpus/ring
 //! ```
 //!
-//! Targets: `ring`, `records`, `header`. Exits non-zero if the library and
-//! the model disagree on any input.
+//! Targets: `ring`, `records`, `lanes`, `header`. Exits non-zero if the
+//! library and the model disagree on any input.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use arbitrary::{Arbitrary, Unstructured};
 use shmq_fuzz::{
-    Outcome, Params, RecordsInput, RingInput, Stop, classify, model_drain, model_header,
+    HeaderError, HeaderInput, LanesInput, LanesParams, Outcome, Params, RecordsInput, RingInput,
+    Stop, classify, classify_lanes, model_drain, model_header, model_lanes,
 };
 
 #[cfg(fuzzing)]
 fn drain(p: &Params, ring: &[u8]) -> Option<usize> {
-    Some(shmq::fuzz::drain_ring(
-        p.slot_size,
-        p.slot_count,
-        p.max_message_size,
-        p.head,
-        p.tail,
-        ring,
-    ))
+    Some(shmq_fuzz::library::drain_ring(p, ring))
 }
 
 #[cfg(not(fuzzing))]
@@ -37,12 +32,22 @@ fn drain(_: &Params, _: &[u8]) -> Option<usize> {
 }
 
 #[cfg(fuzzing)]
-fn header(image: &[u8]) -> Option<bool> {
-    Some(shmq::fuzz::check_header(image).is_ok())
+fn drain_lanes(p: &LanesParams) -> Option<(usize, Vec<usize>)> {
+    Some(shmq_fuzz::library::drain_lanes(p))
 }
 
 #[cfg(not(fuzzing))]
-fn header(_: &[u8]) -> Option<bool> {
+fn drain_lanes(_: &LanesParams) -> Option<(usize, Vec<usize>)> {
+    None
+}
+
+#[cfg(fuzzing)]
+fn header(image: &[u8]) -> Option<Result<(), HeaderError>> {
+    Some(shmq_fuzz::library::check_header(image))
+}
+
+#[cfg(not(fuzzing))]
+fn header(_: &[u8]) -> Option<Result<(), HeaderError>> {
     None
 }
 
@@ -59,7 +64,12 @@ struct Tally {
     orphans: usize,
     abandoned: usize,
     reassembled: usize,
+    hellos: usize,
     well_formed: usize,
+    /// `lanes`: drains by how many lanes delivered.
+    lanes_delivering: BTreeMap<usize, usize>,
+    /// `lanes`: drains cut short by a corrupt record on another lane.
+    cut_short: usize,
 }
 
 impl Tally {
@@ -81,6 +91,7 @@ impl Tally {
         self.orphans += usize::from(o.orphans > 0);
         self.abandoned += usize::from(o.abandoned > 0);
         self.reassembled += usize::from(o.reassembled > 0);
+        self.hellos += usize::from(o.hellos > 0);
     }
 }
 
@@ -109,18 +120,87 @@ fn main() {
             t.inputs += 1;
             match target.as_str() {
                 "header" => {
-                    let model = model_header(&bytes);
-                    let key = match model {
+                    let Ok(input) = HeaderInput::arbitrary_take_rest(Unstructured::new(&bytes))
+                    else {
+                        t.undecodable += 1;
+                        continue;
+                    };
+                    let image = input.build();
+                    let model = model_header(&image);
+                    let key = match &model {
                         Ok(()) => "ok".to_string(),
-                        Err(why) => format!("rejected: {why}"),
+                        Err(why) => format!("rejected: {}", why.name()),
                     };
                     if list {
                         println!("{}\t{key}\t{}", bytes.len(), path.display());
                     }
                     *headers.entry(key).or_default() += 1;
-                    if header(&bytes).is_some_and(|ok| ok != model.is_ok()) {
+                    if header(&image).is_some_and(|got| got != model) {
                         t.mismatches += 1;
                     }
+                }
+                "lanes" => {
+                    let Ok(input) = LanesInput::arbitrary_take_rest(Unstructured::new(&bytes))
+                    else {
+                        t.undecodable += 1;
+                        continue;
+                    };
+                    let built = input.build();
+                    let o = model_lanes(&built.params);
+                    if list {
+                        println!(
+                            "{}\t{}\t{}",
+                            bytes.len(),
+                            classify_lanes(&o),
+                            path.display()
+                        );
+                    }
+                    if drain_lanes(&built.params)
+                        .is_some_and(|(d, per)| d != o.delivered || per != o.per_lane)
+                    {
+                        t.mismatches += 1;
+                    }
+                    let well_formed = built.expected.iter().all(Option::is_some);
+                    if well_formed && !o.per_lane.is_empty() {
+                        t.well_formed += 1;
+                        let expected: Vec<usize> =
+                            built.expected.iter().flatten().copied().collect();
+                        if o.per_lane != expected {
+                            t.mismatches += 1;
+                        }
+                    }
+                    let delivering = o.per_lane.iter().filter(|&&d| d > 0).count();
+                    *t.lanes_delivering.entry(delivering).or_default() += 1;
+                    if let Some(bad) = o.corrupted_lane {
+                        // Another lane delivered less than it does alone.
+                        let p = &built.params;
+                        let cut = p.lanes.iter().enumerate().any(|(i, lane)| {
+                            let alone = Params {
+                                slot_size: p.slot_size,
+                                slot_count: p.slot_count,
+                                max_message_size: p.max_message_size,
+                                head: lane.head,
+                                tail: lane.tail,
+                            };
+                            i != bad && o.per_lane[i] < model_drain(&alone, &lane.ring).delivered
+                        });
+                        t.cut_short += usize::from(cut);
+                    }
+                    // Paths over all lanes, as one outcome.
+                    let mut all = Outcome {
+                        stop: o.stop,
+                        ..Outcome::default()
+                    };
+                    for lane in &o.lanes {
+                        all.delivered += lane.delivered;
+                        all.padding += lane.padding;
+                        all.fragments += lane.fragments;
+                        all.orphans += lane.orphans;
+                        all.abandoned += lane.abandoned;
+                        all.reassembled += lane.reassembled;
+                        all.hellos += lane.hellos;
+                    }
+                    t.add(&all, None);
                 }
                 "ring" => {
                     let Ok(input) = RingInput::arbitrary_take_rest(Unstructured::new(&bytes))
@@ -170,16 +250,28 @@ fn main() {
         if target == "records" {
             println!("unmutated (well-formed) rings: {}", t.well_formed);
         }
+        if target == "lanes" {
+            println!("well-formed mailboxes (attached): {}", t.well_formed);
+            println!(
+                "drains where a corrupt lane cut another one short: {}",
+                t.cut_short
+            );
+            println!("drains by lanes that delivered:");
+            for (k, v) in &t.lanes_delivering {
+                println!("  {v:6}  {k} lanes");
+            }
+        }
         println!(
             "inputs with: delivered>0 {} (max {}), padding {}, fragments {}, \
-             orphans {}, abandoned {}, reassembled {}",
+             orphans {}, abandoned {}, reassembled {}, hello {}",
             t.delivered,
             t.delivered_max,
             t.padding,
             t.fragments,
             t.orphans,
             t.abandoned,
-            t.reassembled
+            t.reassembled,
+            t.hellos
         );
         println!("how the drain stopped:");
         for (k, v) in &t.stops {

@@ -206,13 +206,14 @@ impl Encode for Head {
 impl Encode for KindSel {
     fn encode(&self, e: &mut Enc) {
         match *self {
-            KindSel::Message => e.variant(0, 6),
-            KindSel::Padding => e.variant(1, 6),
-            KindSel::First => e.variant(2, 6),
-            KindSel::Middle => e.variant(3, 6),
-            KindSel::Last => e.variant(4, 6),
+            KindSel::Message => e.variant(0, 7),
+            KindSel::Padding => e.variant(1, 7),
+            KindSel::First => e.variant(2, 7),
+            KindSel::Middle => e.variant(3, 7),
+            KindSel::Last => e.variant(4, 7),
+            KindSel::Hello => e.variant(5, 7),
             KindSel::Raw(v) => {
-                e.variant(5, 6);
+                e.variant(6, 7);
                 e.u8(v)
             }
         }
@@ -370,15 +371,15 @@ impl Encode for Op {
     fn encode(&self, e: &mut Enc) {
         match *self {
             Op::Message(len) => {
-                e.variant(0, 4);
+                e.variant(0, 5);
                 e.u16(len)
             }
             Op::MessageFilling(k) => {
-                e.variant(1, 4);
+                e.variant(1, 5);
                 e.u8(k)
             }
             Op::Fragmented { total, piece, cut } => {
-                e.variant(2, 4);
+                e.variant(2, 5);
                 e.u16(total);
                 e.u16(piece);
                 e.bool(cut.is_some());
@@ -386,7 +387,11 @@ impl Encode for Op {
                     e.u8(c);
                 }
             }
-            Op::Pad => e.variant(3, 4),
+            Op::Pad => e.variant(3, 5),
+            Op::Hello(token) => {
+                e.variant(4, 5);
+                e.u64(token)
+            }
         }
     }
 }
@@ -447,11 +452,289 @@ impl Encode for RecordsInput {
         e.u8(self.slot_size);
         e.u8(self.slot_count);
         self.max.encode(e);
+        self.lane.encode(e);
+    }
+}
+
+impl Encode for SenderLane {
+    fn encode(&self, e: &mut Enc) {
         self.tail.encode(e);
         self.history.encode(e);
         e.seq(&self.orphans, |e, o| o.encode(e));
         e.seq(&self.ops, |e, o| o.encode(e));
         e.seq(&self.mutations, |e, m| m.encode(e));
         e.u8(self.fill);
+    }
+}
+
+impl Encode for Shape {
+    fn encode(&self, e: &mut Enc) {
+        match *self {
+            Shape::Small(a, b) => {
+                e.variant(0, 2);
+                e.u8(a);
+                e.u8(b)
+            }
+            Shape::Any(ss, n) => {
+                e.variant(1, 2);
+                ss.encode(e);
+                n.encode(e)
+            }
+        }
+    }
+}
+
+impl Encode for LaneCount {
+    fn encode(&self, e: &mut Enc) {
+        match *self {
+            LaneCount::Few(k) => {
+                e.variant(0, 3);
+                e.u8(k)
+            }
+            LaneCount::Any(k) => {
+                e.variant(1, 3);
+                e.u8(k)
+            }
+            LaneCount::Raw(k) => {
+                e.variant(2, 3);
+                e.u8(k)
+            }
+        }
+    }
+}
+
+impl Encode for LaneBody {
+    fn encode(&self, e: &mut Enc) {
+        match self {
+            LaneBody::Idle(tail) => {
+                e.variant(0, 4);
+                tail.encode(e)
+            }
+            LaneBody::Sender(sender) => {
+                e.variant(1, 4);
+                sender.encode(e)
+            }
+            LaneBody::Records {
+                tail,
+                head,
+                records,
+                end,
+                fill,
+            } => {
+                e.variant(2, 4);
+                tail.encode(e);
+                head.encode(e);
+                e.seq(records, |e, r| r.encode(e));
+                end.encode(e);
+                e.bytes(fill)
+            }
+            LaneBody::Raw { tail, head, bytes } => {
+                e.variant(3, 4);
+                tail.encode(e);
+                head.encode(e);
+                e.bytes(bytes)
+            }
+        }
+    }
+}
+
+impl Encode for LaneSpec {
+    fn encode(&self, e: &mut Enc) {
+        e.u64(self.sender_token);
+        self.body.encode(e);
+    }
+}
+
+impl Encode for LanesInput {
+    fn encode(&self, e: &mut Enc) {
+        self.shape.encode(e);
+        self.max.encode(e);
+        self.count.encode(e);
+        e.seq(&self.lanes, |e, l| l.encode(e));
+    }
+}
+
+impl Encode for MagicSel {
+    fn encode(&self, e: &mut Enc) {
+        match *self {
+            MagicSel::Valid => e.variant(0, 2),
+            MagicSel::Raw(v) => {
+                e.variant(1, 2);
+                e.u64(v)
+            }
+        }
+    }
+}
+
+impl Encode for VersionSel {
+    fn encode(&self, e: &mut Enc) {
+        match *self {
+            VersionSel::Current => e.variant(0, 3),
+            VersionSel::Previous => e.variant(1, 3),
+            VersionSel::Raw(v) => {
+                e.variant(2, 3);
+                e.u32(v)
+            }
+        }
+    }
+}
+
+impl Encode for FlavourSel {
+    fn encode(&self, e: &mut Enc) {
+        match *self {
+            FlavourSel::Spsc => e.variant(0, 2),
+            FlavourSel::Raw(v) => {
+                e.variant(1, 2);
+                e.u32(v)
+            }
+        }
+    }
+}
+
+impl Encode for DimSel {
+    fn encode(&self, e: &mut Enc) {
+        match *self {
+            DimSel::Small(k) => {
+                e.variant(0, 3);
+                e.u8(k)
+            }
+            DimSel::Pow2(k) => {
+                e.variant(1, 3);
+                e.u8(k)
+            }
+            DimSel::Raw(v) => {
+                e.variant(2, 3);
+                e.u32(v)
+            }
+        }
+    }
+}
+
+impl Encode for LanesSel {
+    fn encode(&self, e: &mut Enc) {
+        match *self {
+            LanesSel::Few(k) => {
+                e.variant(0, 5);
+                e.u8(k)
+            }
+            LanesSel::Any(k) => {
+                e.variant(1, 5);
+                e.u8(k)
+            }
+            LanesSel::Zero => e.variant(2, 5),
+            LanesSel::Over(k) => {
+                e.variant(3, 5);
+                e.u8(k)
+            }
+            LanesSel::Raw(v) => {
+                e.variant(4, 5);
+                e.u32(v)
+            }
+        }
+    }
+}
+
+impl Encode for HeaderSizeSel {
+    fn encode(&self, e: &mut Enc) {
+        match *self {
+            HeaderSizeSel::Exact => e.variant(0, 5),
+            HeaderSizeSel::ForLanes(k) => {
+                e.variant(1, 5);
+                e.u8(k)
+            }
+            HeaderSizeSel::Previous => e.variant(2, 5),
+            HeaderSizeSel::Near(d) => {
+                e.variant(3, 5);
+                d.encode(e)
+            }
+            HeaderSizeSel::Raw(v) => {
+                e.variant(4, 5);
+                e.u32(v)
+            }
+        }
+    }
+}
+
+impl Encode for SegmentSizeSel {
+    fn encode(&self, e: &mut Enc) {
+        match *self {
+            SegmentSizeSel::Exact => e.variant(0, 5),
+            SegmentSizeSel::Near(d) => {
+                e.variant(1, 5);
+                d.encode(e)
+            }
+            SegmentSizeSel::ForLanes(k) => {
+                e.variant(2, 5);
+                e.u8(k)
+            }
+            SegmentSizeSel::Previous => e.variant(3, 5),
+            SegmentSizeSel::Raw(v) => {
+                e.variant(4, 5);
+                e.u64(v)
+            }
+        }
+    }
+}
+
+impl Encode for LengthSel {
+    fn encode(&self, e: &mut Enc) {
+        match *self {
+            LengthSel::Declared => e.variant(0, 4),
+            LengthSel::Exact(d) => {
+                e.variant(1, 4);
+                d.encode(e)
+            }
+            LengthSel::HeaderOnly(d) => {
+                e.variant(2, 4);
+                d.encode(e)
+            }
+            LengthSel::Raw(v) => {
+                e.variant(3, 4);
+                e.u16(v)
+            }
+        }
+    }
+}
+
+impl Encode for LaneWords {
+    fn encode(&self, e: &mut Enc) {
+        e.u64(self.head);
+        e.u64(self.tail);
+        e.u64(self.sender_token);
+        e.u64(self.owner_token);
+        e.u32(self.owner_epoch);
+    }
+}
+
+impl Encode for HeaderFields {
+    fn encode(&self, e: &mut Enc) {
+        self.magic.encode(e);
+        self.version.encode(e);
+        self.flavour.encode(e);
+        self.slot_size.encode(e);
+        self.slot_count.encode(e);
+        self.lanes.encode(e);
+        self.max.encode(e);
+        self.header_size.encode(e);
+        self.segment_size.encode(e);
+        e.bool(self.ready);
+        e.bytes(&self.fill);
+        e.seq(&self.lane_words, |e, w| w.encode(e));
+        self.length.encode(e);
+    }
+}
+
+impl Encode for HeaderInput {
+    fn encode(&self, e: &mut Enc) {
+        match self {
+            HeaderInput::Raw(bytes) => {
+                e.variant(0, 2);
+                e.bytes(bytes)
+            }
+            HeaderInput::Fields(f) => {
+                e.variant(1, 2);
+                f.encode(e)
+            }
+        }
     }
 }

@@ -150,8 +150,8 @@ impl Tail {
     }
 }
 
-/// The `head` passed to `drain_ring`. Under v2 the receiver must ignore it,
-/// so every choice here (in range or wild) must give the same delivery.
+/// The `head` passed to `drain_ring`. The receiver must not rely on it, so
+/// every choice here (in range or wild) must give the same delivery.
 #[derive(Arbitrary, Clone, Copy, Debug)]
 pub enum Head {
     /// `tail + k % (slot_count + 1)`: in range.
@@ -188,7 +188,8 @@ pub enum KindSel {
     First,
     Middle,
     Last,
-    /// Usually an unknown kind (0, 6, ...).
+    Hello,
+    /// Usually an unknown kind (0, 7, ...).
     Raw(u8),
 }
 
@@ -200,6 +201,7 @@ impl KindSel {
             KindSel::First => FIRST,
             KindSel::Middle => MIDDLE,
             KindSel::Last => LAST,
+            KindSel::Hello => HELLO,
             KindSel::Raw(v) => v,
         }
     }
@@ -294,7 +296,7 @@ impl LenSel {
 
 #[derive(Arbitrary, Clone, Copy, Debug)]
 pub enum TotalSel {
-    /// Equal to the record's own length.
+    /// Equal to the record's own length (0 for a `Hello`).
     Len,
     Zero,
     /// The sum of the lengths of this record and the fragments after it up
@@ -302,6 +304,7 @@ pub enum TotalSel {
     Exact(Delta),
     /// Around max_message_size.
     Max(Delta),
+    /// Anything: for a `Hello`, the sender's token.
     Raw(u64),
 }
 
@@ -376,17 +379,21 @@ impl RingInput {
         };
         let ring = match &self.body {
             Body::Raw(bytes) => bytes.clone(),
-            Body::Records { records, end, fill } => {
-                let usable = config_error(slot_size, slot_count, 0).is_none()
-                    && slot_size * slot_count <= DRAIN_RING_LIMIT;
-                if usable {
-                    place_records(&p, records, *end, fill)
-                } else {
-                    fill.clone()
-                }
-            }
+            Body::Records { records, end, fill } => records_or_fill(&p, records, *end, fill),
         };
         (p, ring)
+    }
+}
+
+/// [`place_records`] if `p` is a geometry `drain_ring` accepts, else
+/// `fill`.
+pub(crate) fn records_or_fill(p: &Params, records: &[Rec], end: EndSel, fill: &[u8]) -> Vec<u8> {
+    let usable = config_error(p.slot_size, p.slot_count, 1, 0).is_none()
+        && p.slot_size * p.slot_count <= DRAIN_RING_LIMIT;
+    if usable {
+        place_records(p, records, end, fill)
+    } else {
+        fill.to_vec()
     }
 }
 

@@ -1,4 +1,5 @@
-//! The reference model: what `drain_ring` and `check_header` must return.
+//! The reference model of the receiver: what `drain_ring` and `drain_lanes`
+//! must return. (The header model is in `header.rs`.)
 
 use crate::*;
 
@@ -31,8 +32,11 @@ pub struct Outcome {
     pub fragments: usize,
     /// Continuation fragments skipped because no message was in progress.
     pub orphans: usize,
-    /// Partly assembled messages dropped (by a `Message` or a new `First`).
+    /// Partly assembled messages dropped (by a `Message`, a new `First` or
+    /// a `Hello`).
     pub abandoned: usize,
+    /// `Hello` records freed.
+    pub hellos: usize,
     /// Messages delivered from the reassembly buffer.
     pub reassembled: usize,
     /// Slots the receiver moved its tail over (may exceed one ring: the
@@ -57,6 +61,7 @@ pub fn classify(o: &Outcome) -> String {
         (o.orphans, "orphans"),
         (o.abandoned, "abandoned"),
         (o.reassembled, "reassembled"),
+        (o.hellos, "hello"),
     ] {
         if n > 0 {
             s.push('+');
@@ -82,183 +87,348 @@ pub(crate) fn read_u64(ring: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(std::array::from_fn(|i| ring_byte(ring, at + i)))
 }
 
-/// Reference model of `shmq::fuzz::drain_ring(p..., ring)` under ring
-/// protocol v2.
+/// The model's receiver of one lane: its tail and reassembly state over a
+/// still image of the lane's slots (`ring` repeated, zeros if empty, as
+/// `drain_lanes` fills them).
+#[derive(Clone, Debug)]
+pub struct LaneReader<'a> {
+    slot_size: usize,
+    slot_count: usize,
+    max: u64,
+    ring: &'a [u8],
+    tail: u64,
+    /// (total, bytes so far) of the message being reassembled.
+    assembly: Option<(u64, u64)>,
+    /// What this lane did so far (`stop` is set once it stopped).
+    pub out: Outcome,
+}
+
+impl<'a> LaneReader<'a> {
+    /// A reader at `tail` of a lane of a valid geometry.
+    pub fn new(slot_size: usize, slot_count: usize, max: u64, tail: u64, ring: &'a [u8]) -> Self {
+        LaneReader {
+            slot_size,
+            slot_count,
+            max,
+            ring,
+            tail,
+            assembly: None,
+            out: Outcome::default(),
+        }
+    }
+
+    /// The commit word at the tail: 0 if nothing is committed there (what
+    /// the mailbox's receiver peeks at before it reads a lane).
+    pub fn peek(&self) -> u32 {
+        let index = self.tail & (self.slot_count as u64 - 1);
+        read_u32(self.ring, index as usize * self.slot_size + COMMIT_OFFSET)
+    }
+
+    /// One receive on this lane (the library's `find_message`): reads
+    /// records at the tail until it delivers a message (`Ok`), finds an
+    /// uncommitted word (`Stop::Empty`, the lane's state kept: it stays so,
+    /// the image being still) or a corrupt record. Every `Err` is also
+    /// noted in `out.stop`.
+    pub fn next_message(&mut self) -> Result<(), Stop> {
+        let result = self.find_message();
+        if let Err(stop) = result {
+            self.out.stop = Some(stop);
+        }
+        result
+    }
+
+    fn find_message(&mut self) -> Result<(), Stop> {
+        let (ss, slots) = (self.slot_size, self.slot_count as u64);
+        let cap = capacity(ss, self.slot_count) as u64;
+        let corrupt = |why| Err(Stop::Corrupted(why));
+        let out = &mut self.out;
+        loop {
+            let tail = self.tail;
+            let index = tail & (slots - 1);
+            let at = index as usize * ss;
+            let commit = read_u32(self.ring, at + COMMIT_OFFSET);
+            if commit == 0 {
+                return Err(Stop::Empty);
+            }
+            if u64::from(commit >> 8) != tail & STAMP_MASK {
+                return corrupt("record stamped for another position");
+            }
+            let kind = (commit & 0xFF) as u8;
+            let len = u64::from(read_u32(self.ring, at));
+            let total = read_u64(self.ring, at + 8);
+            if !(MESSAGE..=HELLO).contains(&kind) {
+                return corrupt("unknown record kind");
+            }
+            if kind == PADDING {
+                if index == 0 {
+                    return corrupt("padding at the start of the ring");
+                }
+                // Its length and total are not read.
+                self.tail += slots - index;
+                out.advanced += slots - index;
+                out.padding += 1;
+                continue;
+            }
+            if kind == HELLO && len != 0 {
+                return corrupt("hello record with a payload");
+            }
+            if len > cap {
+                return corrupt("record longer than the ring");
+            }
+            let taken = slots_for(len, ss);
+            if index + taken > slots {
+                return corrupt("record wraps around the ring");
+            }
+            if kind == MESSAGE && len > self.max {
+                return corrupt("message longer than max_message_size");
+            }
+            match kind {
+                HELLO => {
+                    // Its total is the sender's token, not a length. A chain
+                    // of the lane's earlier holder will never end.
+                    if self.assembly.take().is_some() {
+                        out.abandoned += 1;
+                    }
+                    out.hellos += 1;
+                    self.tail += taken;
+                    out.advanced += taken;
+                }
+                MESSAGE => {
+                    if self.assembly.take().is_some() {
+                        out.abandoned += 1;
+                    }
+                    self.tail += taken;
+                    out.advanced += taken;
+                    out.delivered += 1;
+                    return Ok(());
+                }
+                FIRST => {
+                    if total > self.max {
+                        return corrupt("message longer than max_message_size");
+                    }
+                    if len >= total {
+                        return corrupt("first fragment holds the whole message");
+                    }
+                    if self.assembly.replace((total, len)).is_some() {
+                        out.abandoned += 1;
+                    }
+                    out.fragments += 1;
+                    self.tail += taken;
+                    out.advanced += taken;
+                }
+                _ => {
+                    let Some((expected, have)) = self.assembly else {
+                        out.orphans += 1;
+                        self.tail += taken;
+                        out.advanced += taken;
+                        continue;
+                    };
+                    let have = have + len;
+                    if have > expected {
+                        return corrupt("fragments longer than the message");
+                    }
+                    if kind == MIDDLE && have == expected {
+                        return corrupt("message completed without a last fragment");
+                    }
+                    if kind == LAST && have != expected {
+                        return corrupt("last fragment leaves the message short");
+                    }
+                    out.fragments += 1;
+                    self.tail += taken;
+                    out.advanced += taken;
+                    if kind == LAST {
+                        self.assembly = None;
+                        out.delivered += 1;
+                        out.reassembled += 1;
+                        return Ok(());
+                    }
+                    self.assembly = Some((expected, have));
+                }
+            }
+        }
+    }
+}
+
+/// Reference model of `shmq::fuzz::drain_ring(p..., ring)`: one lane.
 ///
 /// The slot array is `ring` repeated (zeros if empty), as `drain_ring`
-/// fills it. Written from the protocol description (spec v2) rather than
-/// from the code: the receiver's attach check, the checks on each record
-/// header (commit word first), the reassembly rules, and `drain_ring`'s
-/// own loop. `p.head` is deliberately unused: a v2 receiver never reads it.
+/// fills it. Written from the protocol description rather than from the
+/// code: the receiver's attach check, the checks on each record header
+/// (commit word first), the reassembly rules, and `drain_ring`'s own loop.
+/// `p.head` is deliberately unused: the receiver never relies on it.
 pub fn model_drain(p: &Params, ring: &[u8]) -> Outcome {
     let mut out = Outcome::default();
-    if let Some(why) = config_error(p.slot_size, p.slot_count, p.max_message_size) {
+    if let Some(why) = config_error(p.slot_size, p.slot_count, 1, p.max_message_size) {
         out.stop = Some(Stop::Rejected(why));
         return out;
     }
     let (ss, n) = (p.slot_size, p.slot_count);
     if ss * n > DRAIN_RING_LIMIT {
-        out.stop = Some(Stop::Rejected("ring larger than drain_ring allows"));
+        out.stop = Some(Stop::Rejected("rings larger than drain_lanes allows"));
         return out;
     }
     if p.tail > MAX_POSITION {
         out.stop = Some(Stop::AttachFailed("tail index beyond 2^62"));
         return out;
     }
-    let slots = n as u64;
-    let mut tail = p.tail;
-    let cap = capacity(ss, n) as u64;
-    let max = p.max_message_size;
-    // (total, bytes so far) of the message being reassembled.
-    let mut assembly: Option<(u64, u64)> = None;
+    let mut lane = LaneReader::new(ss, n, p.max_message_size, p.tail, ring);
+    for _ in 0..4 * n {
+        if lane.next_message().is_err() {
+            return lane.out;
+        }
+    }
+    lane.out.stop = Some(Stop::LoopLimit);
+    lane.out
+}
 
+/// One lane of a `drain_lanes` call, as the model takes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LaneImage {
+    /// The sender's head: never relied on.
+    pub head: u64,
+    pub tail: u64,
+    /// The token the receiver stored for the records at `tail`: names the
+    /// sender, never changes a count.
+    pub sender_token: u64,
+    /// The lane's slots (repeated or cut to size; zeros if empty).
+    pub ring: Vec<u8>,
+}
+
+/// The arguments of `shmq::fuzz::drain_lanes`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LanesParams {
+    pub slot_size: usize,
+    pub slot_count: usize,
+    pub max_message_size: u64,
+    pub lanes: Vec<LaneImage>,
+}
+
+/// What the model's mailbox drain did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LanesOutcome {
+    /// Messages delivered (`drain_lanes`'s first result).
+    pub delivered: usize,
+    /// Messages delivered on each lane (its second result: empty if the
+    /// queue was rejected or the receiver did not attach).
+    pub per_lane: Vec<usize>,
+    /// Why the drain ended: `Rejected`, `AttachFailed`, `Corrupted` (on
+    /// `corrupted_lane`), `Empty` (every lane's tail uncommitted) or
+    /// `LoopLimit`.
+    pub stop: Option<Stop>,
+    /// The lane whose record poisoned the receiver.
+    pub corrupted_lane: Option<usize>,
+    /// Each lane's own outcome (its `stop` is `None` if the drain ended
+    /// before that lane stopped).
+    pub lanes: Vec<Outcome>,
+}
+
+/// Reference model of `shmq::fuzz::drain_lanes`: a mailbox of
+/// `p.lanes.len()` lanes.
+///
+/// One lane is [`model_drain`]. With more, each receive looks at the lanes
+/// round-robin from the one after the lane last served, skips a lane whose
+/// tail is uncommitted, and reads records on the first other lane until it
+/// delivers a message or runs out of committed records there (the lane
+/// keeps its reassembly state: in a still image it has nothing more to
+/// give). The first corrupt record on any lane poisons the receiver, so
+/// what the other lanes delivered depends on the order. A receive that
+/// finds no lane with a message ends the drain, as does `drain_lanes`'s
+/// loop bound (`4 x slot_count x lanes` receives).
+pub fn model_lanes(p: &LanesParams) -> LanesOutcome {
+    let (ss, n, count) = (p.slot_size, p.slot_count, p.lanes.len());
+    let mut out = LanesOutcome::default();
+    if let Some(why) = config_error(ss, n, count, p.max_message_size) {
+        out.stop = Some(Stop::Rejected(why));
+        return out;
+    }
+    if ss * n * count > DRAIN_RING_LIMIT {
+        out.stop = Some(Stop::Rejected("rings larger than drain_lanes allows"));
+        return out;
+    }
+    // Attach checks each lane's tail.
+    if p.lanes.iter().any(|l| l.tail > MAX_POSITION) {
+        out.stop = Some(Stop::AttachFailed("tail index beyond 2^62"));
+        return out;
+    }
+    let mut readers: Vec<LaneReader> = p
+        .lanes
+        .iter()
+        .map(|l| LaneReader::new(ss, n, p.max_message_size, l.tail, &l.ring))
+        .collect();
+    out.per_lane = vec![0; count];
+    let mut next = 0;
     let stop = 'drain: {
-        for _ in 0..4 * n {
-            // One receive: loops over records until it delivers a message.
-            loop {
-                let index = tail & (slots - 1);
-                let at = index as usize * ss;
-                let corrupt = |why| Stop::Corrupted(why);
-                let commit = read_u32(ring, at + COMMIT_OFFSET);
-                if commit == 0 {
-                    break 'drain Stop::Empty;
-                }
-                if u64::from(commit >> 8) != tail & STAMP_MASK {
-                    break 'drain corrupt("record stamped for another position");
-                }
-                let kind = (commit & 0xFF) as u8;
-                let len = u64::from(read_u32(ring, at));
-                let total = read_u64(ring, at + 8);
-                if !(MESSAGE..=LAST).contains(&kind) {
-                    break 'drain corrupt("unknown record kind");
-                }
-                if kind == PADDING {
-                    if index == 0 {
-                        break 'drain corrupt("padding at the start of the ring");
+        for _ in 0..4 * n * count {
+            if count == 1 {
+                // A plain queue reads its lane without peeking first.
+                match readers[0].next_message() {
+                    Ok(()) => out.per_lane[0] += 1,
+                    Err(Stop::Corrupted(why)) => {
+                        out.corrupted_lane = Some(0);
+                        break 'drain Stop::Corrupted(why);
                     }
-                    tail += slots - index;
-                    out.advanced += slots - index;
-                    out.padding += 1;
-                    continue;
+                    Err(_) => break 'drain Stop::Empty,
                 }
-                if len > cap {
-                    break 'drain corrupt("record longer than the ring");
-                }
-                let taken = slots_for(len, ss);
-                if index + taken > slots {
-                    break 'drain corrupt("record wraps around the ring");
-                }
-                match kind {
-                    MESSAGE => {
-                        if len > max {
-                            break 'drain corrupt("message longer than max_message_size");
-                        }
-                        if assembly.take().is_some() {
-                            out.abandoned += 1;
-                        }
-                        tail += taken;
-                        out.advanced += taken;
-                        out.delivered += 1;
-                        break;
-                    }
-                    FIRST => {
-                        if total > max {
-                            break 'drain corrupt("message longer than max_message_size");
-                        }
-                        if len >= total {
-                            break 'drain corrupt("first fragment holds the whole message");
-                        }
-                        if assembly.replace((total, len)).is_some() {
-                            out.abandoned += 1;
-                        }
-                        out.fragments += 1;
-                        tail += taken;
-                        out.advanced += taken;
-                    }
-                    _ => {
-                        let Some((expected, have)) = assembly else {
-                            out.orphans += 1;
-                            tail += taken;
-                            out.advanced += taken;
-                            continue;
-                        };
-                        let have = have + len;
-                        if have > expected {
-                            break 'drain corrupt("fragments longer than the message");
-                        }
-                        if kind == MIDDLE && have == expected {
-                            break 'drain corrupt("message completed without a last fragment");
-                        }
-                        if kind == LAST && have != expected {
-                            break 'drain corrupt("last fragment leaves the message short");
-                        }
-                        out.fragments += 1;
-                        tail += taken;
-                        out.advanced += taken;
-                        if kind == LAST {
-                            assembly = None;
-                            out.delivered += 1;
-                            out.reassembled += 1;
+                continue;
+            }
+            let mut found = false;
+            let mut i = next;
+            for _ in 0..count {
+                if readers[i].peek() != 0 {
+                    match readers[i].next_message() {
+                        Ok(()) => {
+                            out.per_lane[i] += 1;
+                            next = (i + 1) % count;
+                            found = true;
                             break;
                         }
-                        assembly = Some((expected, have));
+                        Err(Stop::Corrupted(why)) => {
+                            out.corrupted_lane = Some(i);
+                            break 'drain Stop::Corrupted(why);
+                        }
+                        // Padding, `Hello`s or a chain not yet complete.
+                        Err(_) => {}
                     }
                 }
+                i = (i + 1) % count;
+            }
+            if !found {
+                break 'drain Stop::Empty;
             }
         }
         Stop::LoopLimit
     };
     out.stop = Some(stop);
+    out.delivered = out.per_lane.iter().sum();
+    out.lanes = readers.into_iter().map(|r| r.out).collect();
     out
 }
 
-/// Reference model of `shmq::fuzz::check_header(image)`: `Ok` or the
-/// reason it must fail.
-pub fn model_header(image: &[u8]) -> Result<(), &'static str> {
-    if image.len() < HEADER_SIZE {
-        return Err("shorter than a header");
+/// A short name for what a mailbox drain did, as the `lanes` seeds are
+/// named: the stop (with `@lane` for a corrupt record), then `+delivered`,
+/// `+padding`, ... for each path any lane took, then the messages each lane
+/// delivered.
+pub fn classify_lanes(o: &LanesOutcome) -> String {
+    let mut paths = Outcome {
+        stop: o.stop,
+        ..Outcome::default()
+    };
+    for lane in &o.lanes {
+        paths.delivered += lane.delivered;
+        paths.padding += lane.padding;
+        paths.orphans += lane.orphans;
+        paths.abandoned += lane.abandoned;
+        paths.reassembled += lane.reassembled;
+        paths.hellos += lane.hellos;
     }
-    let u32_at = |at: usize| u32::from_le_bytes(image[at..at + 4].try_into().unwrap());
-    let u64_at = |at: usize| u64::from_le_bytes(image[at..at + 8].try_into().unwrap());
-    if u64_at(0) != u64::from_le_bytes(*b"SHMQRING") {
-        return Err("magic");
+    let mut s = classify(&paths);
+    if let Some(lane) = o.corrupted_lane {
+        let at = s.find('+').unwrap_or(s.len());
+        s.insert_str(at, &format!("@{lane}"));
     }
-    if u32_at(8) != LAYOUT_VERSION {
-        return Err("version");
+    if o.per_lane.is_empty() {
+        s
+    } else {
+        format!("{s} {:?}", o.per_lane)
     }
-    if u32_at(12) != 1 {
-        return Err("flavour");
-    }
-    if u32_at(16) != HEADER_SIZE as u32 {
-        return Err("header size");
-    }
-    let (ss, n, max) = (u32_at(20) as usize, u32_at(24) as usize, u64_at(32));
-    if let Some(why) = config_error(ss, n, max) {
-        return Err(why);
-    }
-    let expected = (HEADER_SIZE + ss * n) as u64;
-    if u64_at(40) != expected {
-        return Err("segment size field");
-    }
-    if image.len() as u64 != expected {
-        return Err("file size");
-    }
-    Ok(())
-}
-
-/// A valid header image for a segment of `slot_size` x `slot_count`
-/// (header only: append the ring to make a whole segment).
-pub fn header_image(slot_size: u32, slot_count: u32, max: u64) -> [u8; HEADER_SIZE] {
-    let mut h = [0u8; HEADER_SIZE];
-    h[0..8].copy_from_slice(b"SHMQRING");
-    h[8..12].copy_from_slice(&LAYOUT_VERSION.to_le_bytes());
-    h[12..16].copy_from_slice(&1u32.to_le_bytes());
-    h[16..20].copy_from_slice(&(HEADER_SIZE as u32).to_le_bytes());
-    h[20..24].copy_from_slice(&slot_size.to_le_bytes());
-    h[24..28].copy_from_slice(&slot_count.to_le_bytes());
-    h[32..40].copy_from_slice(&max.to_le_bytes());
-    let size = HEADER_SIZE as u64 + u64::from(slot_size) * u64::from(slot_count);
-    h[40..48].copy_from_slice(&size.to_le_bytes());
-    h[48..52].copy_from_slice(b"REDY");
-    h
 }

@@ -58,16 +58,18 @@ fn records_seed(
         slot_size: 0, // 64 B
         slot_count: count.trailing_zeros() as u8 - 1,
         max: MaxSize::Rings(4, Delta::Zero),
-        tail,
-        history,
-        orphans,
-        ops,
-        mutations,
-        fill: 0xA5,
+        lane: SenderLane {
+            tail,
+            history,
+            orphans,
+            ops,
+            mutations,
+            fill: 0xA5,
+        },
     }
 }
 
-/// Every seed, for all three targets.
+/// Every seed, for all four targets.
 pub fn seeds() -> Vec<Seed> {
     use KindSel as K;
     use LenSel as L;
@@ -220,6 +222,42 @@ pub fn seeds() -> Vec<Seed> {
         ),
     );
 
+    ring(
+        "hello-then-messages",
+        "empty+delivered+hello",
+        // A sender's first record, its token in `total`: freed, not a
+        // message.
+        ring_seed(
+            8,
+            big,
+            Tail::Laps(2, 7),
+            Head::Ahead(3),
+            vec![
+                rec(K::Hello, L::Zero, T::Raw(0x1234_5678_9abc)),
+                msg(1),
+                msg(60),
+            ],
+        ),
+    );
+    ring(
+        "hello-abandons-a-chain",
+        "empty+delivered+orphans+abandoned+hello",
+        // A sender died in the middle of a message; the next one's `Hello`
+        // drops it, and the `Last` after it is an orphan.
+        ring_seed(
+            8,
+            big,
+            Tail::Zero,
+            Head::Full,
+            vec![
+                rec(K::First, L::Small(20), T::Raw(40)),
+                rec(K::Hello, L::Zero, T::Raw(7)),
+                rec(K::Last, L::Small(20), T::Zero),
+                msg(2),
+            ],
+        ),
+    );
+
     // --- ring: each way a drain stops early.
     ring(
         "stale-stamp-at-the-end",
@@ -290,7 +328,25 @@ pub fn seeds() -> Vec<Seed> {
             big,
             Tail::Zero,
             Head::Empty,
-            vec![msg(1), rec(K::Raw(6), L::Small(1), T::Len)],
+            vec![msg(1), rec(K::Raw(7), L::Small(1), T::Len)],
+        ),
+    );
+    ring(
+        "hello-with-a-payload",
+        "corrupted:hello-record-with-a-payload+delivered+hello",
+        // A message after it, so that a receiver that let it pass would
+        // deliver one more.
+        ring_seed(
+            8,
+            big,
+            Tail::Zero,
+            Head::Empty,
+            vec![
+                rec(K::Hello, L::Zero, T::Raw(1)),
+                msg(1),
+                rec(K::Hello, L::Small(1), T::Raw(2)),
+                msg(1),
+            ],
         ),
     );
     ring(
@@ -493,6 +549,38 @@ pub fn seeds() -> Vec<Seed> {
         ),
     );
     records(
+        "senders-take-over-with-hello",
+        "empty+delivered+abandoned+hello",
+        // Each sender starts with its `Hello`; the second one follows a
+        // sender that gave up in the middle of a message.
+        records_seed(
+            16,
+            Tail::Laps(3, 9),
+            History::PreviousLap,
+            vec![],
+            vec![
+                Op::Hello(11),
+                Op::Message(5),
+                frag(300, 100, Some(0)),
+                Op::Hello(22),
+                Op::Message(70),
+            ],
+            vec![],
+        ),
+    );
+    records(
+        "hello-given-a-payload",
+        "corrupted:hello-record-with-a-payload+delivered+hello",
+        records_seed(
+            8,
+            Tail::Zero,
+            History::Filler,
+            vec![],
+            vec![Op::Hello(1), Op::Message(1), Op::Hello(2), Op::Message(1)],
+            vec![Mutation::Len(2, LenSel::Small(1))],
+        ),
+    );
+    records(
         "head-behind-a-committed-record",
         "empty+delivered",
         // The sender died between committing its last record and
@@ -567,33 +655,446 @@ pub fn seeds() -> Vec<Seed> {
         ),
     );
 
-    // --- header.
-    let segment = |ss: u32, n: u32, max: u64| {
-        let mut image = header_image(ss, n, max).to_vec();
-        image.resize(HEADER_SIZE + (ss * n) as usize, 0);
-        image
+    // --- lanes: a mailbox drained round-robin.
+    let mut lanes = |name, class, input: LanesInput| {
+        out.push(Seed {
+            target: "lanes",
+            name,
+            class,
+            bytes: to_bytes(&input),
+        })
     };
-    let mut header = |name, class, bytes| {
+    let sender = |tail, ops: Vec<Op>, mutations: Vec<Mutation>| {
+        LaneBody::Sender(SenderLane {
+            tail,
+            history: History::Filler,
+            orphans: vec![],
+            ops,
+            mutations,
+            fill: 0xA5,
+        })
+    };
+    let spec = |sender_token, body| LaneSpec { sender_token, body };
+    lanes(
+        "three-senders-round-robin",
+        "empty+delivered+padding+hello [3, 2, 1]",
+        lanes_seed(
+            8,
+            3,
+            vec![
+                spec(
+                    101,
+                    sender(
+                        Tail::Zero,
+                        vec![
+                            Op::Hello(101),
+                            Op::Message(1),
+                            Op::Message(1),
+                            Op::Message(1),
+                        ],
+                        vec![],
+                    ),
+                ),
+                // Hello at slot 6, padding at 7, two messages from slot 0.
+                spec(
+                    u64::MAX,
+                    sender(
+                        Tail::Laps(5, 6),
+                        vec![Op::Hello(102), Op::Message(100), Op::Message(1)],
+                        vec![],
+                    ),
+                ),
+                spec(
+                    0,
+                    sender(
+                        Tail::StampWrap(0, 1),
+                        vec![Op::Hello(103), Op::Message(1)],
+                        vec![],
+                    ),
+                ),
+            ],
+        ),
+    );
+    lanes(
+        "a-corrupt-lane-stops-the-others",
+        "corrupted:unknown-record-kind@1+delivered+hello [2, 1]",
+        // Lanes 0 and 1 take turns until lane 1's second message, whose
+        // kind is unknown: lane 0's third message is never delivered.
+        lanes_seed(
+            8,
+            2,
+            vec![
+                spec(
+                    1,
+                    sender(
+                        Tail::Zero,
+                        vec![Op::Hello(1), Op::Message(1), Op::Message(1), Op::Message(1)],
+                        vec![],
+                    ),
+                ),
+                spec(
+                    2,
+                    sender(
+                        Tail::Laps(1, 3),
+                        vec![Op::Hello(2), Op::Message(1), Op::Message(1)],
+                        vec![Mutation::Kind(2, KindSel::Raw(9))],
+                    ),
+                ),
+            ],
+        ),
+    );
+    lanes(
+        "a-chain-waits-on-its-lane",
+        "empty+delivered [0, 2]",
+        // Lane 0 holds the first fragment of a message whose next one is
+        // not committed: the receiver goes on with lane 1.
+        lanes_seed(
+            8,
+            2,
+            vec![
+                spec(
+                    0,
+                    LaneBody::Records {
+                        tail: Tail::Laps(2, 2),
+                        head: Head::Ahead(1),
+                        records: vec![rec(K::First, L::Small(20), T::Raw(100))],
+                        end: EndSel::Uncommitted,
+                        fill: vec![0x5A],
+                    },
+                ),
+                spec(
+                    9,
+                    sender(Tail::Zero, vec![Op::Message(1), Op::Message(1)], vec![]),
+                ),
+            ],
+        ),
+    );
+    lanes(
+        "idle-lanes",
+        "empty+delivered [0, 2, 0, 0]",
+        lanes_seed(
+            4,
+            4,
+            vec![
+                spec(0, LaneBody::Idle(Tail::Zero)),
+                spec(
+                    5,
+                    sender(
+                        Tail::Laps(1, 1),
+                        vec![Op::Message(1), Op::Message(1)],
+                        vec![],
+                    ),
+                ),
+                spec(0, LaneBody::Idle(Tail::BelowLimit(0))),
+                spec(
+                    0,
+                    LaneBody::Raw {
+                        tail: Tail::Zero,
+                        head: Head::Full,
+                        bytes: vec![0],
+                    },
+                ),
+            ],
+        ),
+    );
+    lanes(
+        "one-lane-reassembles",
+        "empty+delivered+reassembled+hello [1]",
+        lanes_seed(
+            8,
+            1,
+            vec![spec(
+                3,
+                sender(Tail::Zero, vec![Op::Hello(3), frag(150, 47, None)], vec![]),
+            )],
+        ),
+    );
+    lanes(
+        "sixty-four-lanes",
+        "empty+delivered+hello [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, \
+         1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, \
+         1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]",
+        LanesInput {
+            count: LaneCount::Any(63),
+            ..lanes_seed(
+                4,
+                1,
+                vec![spec(
+                    4,
+                    sender(Tail::Zero, vec![Op::Hello(4), Op::Message(1)], vec![]),
+                )],
+            )
+        },
+    );
+    lanes(
+        "sixty-five-lanes",
+        "rejected",
+        LanesInput {
+            count: LaneCount::Raw(65),
+            ..lanes_seed(2, 1, vec![])
+        },
+    );
+    lanes(
+        "no-lanes",
+        "rejected",
+        LanesInput {
+            count: LaneCount::Raw(0),
+            ..lanes_seed(2, 1, vec![])
+        },
+    );
+    lanes(
+        "rings-larger-than-drain-lanes-allows",
+        "rejected",
+        // 17 lanes of 64 KiB.
+        LanesInput {
+            shape: Shape::Any(SlotSize::B1024, SlotCount::Pow(5)),
+            count: LaneCount::Any(16),
+            ..lanes_seed(2, 1, vec![])
+        },
+    );
+    lanes(
+        "a-tail-beyond-the-limit",
+        "attach-failed",
+        lanes_seed(
+            4,
+            2,
+            vec![
+                spec(0, sender(Tail::Zero, vec![Op::Message(1)], vec![])),
+                spec(0, LaneBody::Idle(Tail::AboveLimit(1))),
+            ],
+        ),
+    );
+
+    // --- header.
+    let mut header = |name, class, input: HeaderInput| {
         out.push(Seed {
             target: "header",
             name,
             class,
-            bytes,
+            bytes: to_bytes(&input),
         })
     };
-    header("valid-64x2", "ok", segment(64, 2, 1000));
+    let fields = HeaderFields {
+        magic: MagicSel::Valid,
+        version: VersionSel::Current,
+        flavour: FlavourSel::Spsc,
+        slot_size: DimSel::Small(0), // 64
+        slot_count: DimSel::Pow2(1), // 2
+        lanes: LanesSel::Few(0),     // 1
+        max: MaxSize::Small(1000),
+        header_size: HeaderSizeSel::Exact,
+        segment_size: SegmentSizeSel::Exact,
+        ready: true,
+        fill: vec![],
+        lane_words: vec![],
+        length: LengthSel::Declared,
+    };
+    let f = |g: HeaderFields| HeaderInput::Fields(g);
+    header("valid-64x2", "ok", f(fields.clone()));
     header(
-        "valid-64x4-max1TiB",
+        "valid-3-lanes-128x4-max1TiB",
         "ok",
-        segment(64, 4, MAX_MESSAGE_LIMIT),
+        f(HeaderFields {
+            slot_size: DimSel::Small(1),
+            slot_count: DimSel::Pow2(2),
+            lanes: LanesSel::Few(2),
+            max: MaxSize::Limit(Delta::Zero),
+            ..fields.clone()
+        }),
     );
-    let mut v1 = segment(64, 2, 1000);
-    v1[8..12].copy_from_slice(&1u32.to_le_bytes());
-    header("version-1-segment", "version", v1);
     header(
-        "file-too-short",
+        "valid-64-lanes",
+        "ok",
+        f(HeaderFields {
+            lanes: LanesSel::Any(63),
+            ..fields.clone()
+        }),
+    );
+    header(
+        "hostile-lane-table",
+        "ok",
+        // The receiver's line, the lane headers and the slots are 0xFF,
+        // and the lane words wild: the header check does not read them.
+        f(HeaderFields {
+            lanes: LanesSel::Few(1),
+            fill: vec![0xFF],
+            lane_words: vec![
+                LaneWords {
+                    head: 0,
+                    tail: u64::MAX,
+                    sender_token: u64::MAX,
+                    owner_token: 1,
+                    owner_epoch: u32::MAX,
+                },
+                LaneWords {
+                    head: MAX_POSITION + 1,
+                    tail: MAX_POSITION + 1,
+                    sender_token: 0,
+                    owner_token: u64::MAX,
+                    owner_epoch: 0,
+                },
+            ],
+            ..fields.clone()
+        }),
+    );
+    header("raw-valid-segment", "ok", HeaderInput::Raw(fields.build()));
+    header(
+        "version-2-segment",
+        "version",
+        f(HeaderFields {
+            version: VersionSel::Previous,
+            header_size: HeaderSizeSel::Previous,
+            segment_size: SegmentSizeSel::Previous,
+            length: LengthSel::Declared,
+            ..fields.clone()
+        }),
+    );
+    header(
+        "bad-magic",
+        "magic",
+        f(HeaderFields {
+            magic: MagicSel::Raw(u64::from_le_bytes(*b"SHMQRINH")),
+            ..fields.clone()
+        }),
+    );
+    header(
+        "another-flavour",
+        "flavour",
+        f(HeaderFields {
+            flavour: FlavourSel::Raw(2),
+            ..fields.clone()
+        }),
+    );
+    header(
+        "slot-size-32",
+        "slot size out of range (64 B to 16 MiB)",
+        f(HeaderFields {
+            slot_size: DimSel::Raw(32),
+            ..fields.clone()
+        }),
+    );
+    header(
+        "slot-size-65",
+        "slot size is not a multiple of 64",
+        f(HeaderFields {
+            slot_size: DimSel::Raw(65),
+            ..fields.clone()
+        }),
+    );
+    header(
+        "three-slots",
+        "slot count is not a power of two",
+        f(HeaderFields {
+            slot_count: DimSel::Raw(3),
+            ..fields.clone()
+        }),
+    );
+    header(
+        "one-slot",
+        "slot count out of range (2 to 2^24)",
+        f(HeaderFields {
+            slot_count: DimSel::Pow2(0),
+            ..fields.clone()
+        }),
+    );
+    header(
+        "max-over-1TiB",
+        "max message size larger than 1 TiB",
+        f(HeaderFields {
+            max: MaxSize::Limit(Delta::PlusOne),
+            ..fields.clone()
+        }),
+    );
+    header(
+        "no-lanes",
+        "sender lanes out of range (1 to 64)",
+        f(HeaderFields {
+            lanes: LanesSel::Zero,
+            ..fields.clone()
+        }),
+    );
+    header(
+        "sixty-five-lanes",
+        "sender lanes out of range (1 to 64)",
+        f(HeaderFields {
+            lanes: LanesSel::Over(0),
+            ..fields.clone()
+        }),
+    );
+    header(
+        "ring-over-4GiB",
+        "ring larger than 4 GiB",
+        f(HeaderFields {
+            slot_size: DimSel::Pow2(24),
+            slot_count: DimSel::Pow2(9),
+            ..fields.clone()
+        }),
+    );
+    header(
+        "lanes-times-ring-over-64GiB",
+        "lanes x ring larger than 64 GiB",
+        // 17 lanes of 16 MiB x 256.
+        f(HeaderFields {
+            slot_size: DimSel::Pow2(24),
+            slot_count: DimSel::Pow2(8),
+            lanes: LanesSel::Any(16),
+            ..fields.clone()
+        }),
+    );
+    header(
+        "header-size-for-fewer-lanes",
+        "header size",
+        f(HeaderFields {
+            lanes: LanesSel::Few(2),
+            header_size: HeaderSizeSel::ForLanes(2),
+            ..fields.clone()
+        }),
+    );
+    header(
+        "header-size-of-version-2",
+        "header size",
+        f(HeaderFields {
+            header_size: HeaderSizeSel::Previous,
+            ..fields.clone()
+        }),
+    );
+    header(
+        "segment-size-for-one-lane",
+        "segment size field",
+        f(HeaderFields {
+            lanes: LanesSel::Few(1),
+            segment_size: SegmentSizeSel::ForLanes(1),
+            length: LengthSel::Exact(Delta::Zero),
+            ..fields.clone()
+        }),
+    );
+    header(
+        "file-without-the-slots",
         "file size",
-        segment(64, 2, 1000)[..HEADER_SIZE].to_vec(),
+        f(HeaderFields {
+            lanes: LanesSel::Few(3),
+            length: LengthSel::HeaderOnly(Delta::Zero),
+            ..fields.clone()
+        }),
+    );
+    header(
+        "shorter-than-a-header",
+        "shorter than a header",
+        f(HeaderFields {
+            length: LengthSel::Raw(HEADER_SIZE as u16 - 1),
+            ..fields
+        }),
     );
     out
+}
+
+/// A `lanes` input of `count` lanes (1 to 4) of 64-byte slots.
+fn lanes_seed(slots: u8, count: u8, lanes: Vec<LaneSpec>) -> LanesInput {
+    LanesInput {
+        // Small(a, b): 64 * (1 + a % 4) bytes, 1 << (1 + b % 6) slots.
+        shape: Shape::Small(0, slots.trailing_zeros() as u8 - 1),
+        max: MaxSize::Rings(4, Delta::Zero),
+        count: LaneCount::Few(count - 1),
+        lanes,
+    }
 }

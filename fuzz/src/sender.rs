@@ -9,7 +9,8 @@ use crate::*;
 // The `records` target: a tiny sender that writes well-formed records the
 // way the real one does (padding before a record that would wrap,
 // fragments carrying the message length, one slot kept free, the next
-// commit word cleared before each commit), then optional corruptions.
+// commit word cleared before each commit, a `Hello` when a sender attaches),
+// then optional corruptions. The `lanes` target uses it for its lanes.
 
 /// One thing the little sender does.
 #[derive(Arbitrary, Clone, Copy, Debug)]
@@ -28,6 +29,10 @@ pub enum Op {
     },
     /// Padding to the end of the ring (if not at its start).
     Pad,
+    /// A `Hello` carrying this token: a sender attached to the lane (the
+    /// real one writes it first; a later one follows a sender that died,
+    /// maybe in the middle of a fragmented message).
+    Hello(u64),
 }
 
 /// A continuation fragment at the start of the ring, as a receiver that
@@ -46,8 +51,8 @@ pub enum Mutation {
     Kind(u8, KindSel),
     Len(u8, LenSel),
     Total(u8, TotalSel),
-    /// Moves head by a few slots. Not a corruption under v2: the receiver
-    /// never reads head, so the sender's count must still be delivered
+    /// Moves head by a few slots. Not a corruption: the receiver never
+    /// relies on head, so the sender's count must still be delivered
     /// (head behind the records is a sender that died between committing a
     /// record and publishing head).
     Head(i8),
@@ -68,7 +73,7 @@ pub enum History {
     PreviousLap,
 }
 
-/// The `records` target's input.
+/// The `records` target's input: a geometry and one lane's sender.
 #[derive(Arbitrary, Clone, Debug)]
 pub struct RecordsInput {
     /// `64 * (1 + k % 4)`.
@@ -76,6 +81,12 @@ pub struct RecordsInput {
     /// `1 << (1 + k % 6)`.
     pub slot_count: u8,
     pub max: MaxSize,
+    pub lane: SenderLane,
+}
+
+/// What one lane's little sender does, from which tail, over which slots.
+#[derive(Arbitrary, Clone, Debug)]
+pub struct SenderLane {
     pub tail: Tail,
     pub history: History,
     pub orphans: Vec<Orphan>,
@@ -108,14 +119,51 @@ pub struct Built {
     pub expected: Option<usize>,
 }
 
+/// What [`SenderLane::write`] made: one lane's slots and indices.
+#[derive(Clone, Debug)]
+pub struct WrittenLane {
+    pub head: u64,
+    pub tail: u64,
+    pub ring: Vec<u8>,
+    pub records: Vec<Written>,
+    /// As [`Built::expected`].
+    pub expected: Option<usize>,
+}
+
 impl RecordsInput {
-    pub fn build(&self) -> Built {
+    /// The geometry: slot size, slot count, max message size.
+    pub fn geometry(&self) -> (usize, usize, u64) {
         let ss = 64 * (1 + usize::from(self.slot_size % 4));
         let n = 1usize << (1 + self.slot_count % 6);
+        let max = self.max.get(ss, n).min(MAX_MESSAGE_LIMIT);
+        (ss, n, max)
+    }
+
+    pub fn build(&self) -> Built {
+        let (ss, n, max) = self.geometry();
+        let lane = self.lane.write(ss, n, max);
+        Built {
+            params: Params {
+                slot_size: ss,
+                slot_count: n,
+                max_message_size: max,
+                head: lane.head,
+                tail: lane.tail,
+            },
+            ring: lane.ring,
+            records: lane.records,
+            expected: lane.expected,
+        }
+    }
+}
+
+impl SenderLane {
+    /// Writes this lane's records in a ring of `n` slots of `ss` bytes (a
+    /// valid geometry) with a limit of `max` bytes a message.
+    pub fn write(&self, ss: usize, n: usize, max: u64) -> WrittenLane {
         let slots = n as u64;
         let cap = capacity(ss, n) as u64;
         let frag = fragment_size(ss, n) as u64;
-        let max = self.max.get(ss, n).min(MAX_MESSAGE_LIMIT);
         // A tail the receiver accepts.
         let tail = self.tail.get(n).min(MAX_POSITION);
 
@@ -221,6 +269,11 @@ impl RecordsInput {
                             break 'ops;
                         }
                     }
+                    Op::Hello(token) => {
+                        if !emit(&mut records, &mut head, 0, HELLO, token) {
+                            break 'ops;
+                        }
+                    }
                 }
             }
         }
@@ -296,14 +349,9 @@ impl RecordsInput {
             ring[at..at + 4].fill(0);
             write_header(&mut ring, header_at(r.pos), r.len, r.commit, r.total);
         }
-        Built {
-            params: Params {
-                slot_size: ss,
-                slot_count: n,
-                max_message_size: max,
-                head,
-                tail,
-            },
+        WrittenLane {
+            head,
+            tail,
             ring,
             records,
             expected,

@@ -93,8 +93,8 @@ fn model_follows_the_protocol() {
         o.stop,
         Some(Stop::Corrupted("message longer than max_message_size"))
     );
-    // Kinds: a stamped 0 or 6.
-    for kind in [0, 6, 0xFF] {
+    // Kinds: a stamped 0, 7 or 255.
+    for kind in [0, 7, 0xFF] {
         let ring = ring_of(64, 2, &[(1, 0, c(kind, 1), 0)]);
         let o = model_drain(&p(64, 2, 30, 1), &ring);
         assert_eq!(o.stop, Some(Stop::Corrupted("unknown record kind")));
@@ -124,15 +124,250 @@ fn model_follows_the_protocol() {
 }
 
 #[test]
-fn header_model_accepts_a_valid_header() {
-    let mut image = header_image(64, 2, 100).to_vec();
-    image.resize(HEADER_SIZE + 128, 0);
-    assert_eq!(model_header(&image), Ok(()));
+fn header_model_follows_validate_header() {
+    let segment = |ss: u32, n: u32, lanes: u32| {
+        let mut image = header_image(ss, n, lanes, 100).to_vec();
+        image.resize(segment_size(ss.into(), n.into(), lanes.into()) as usize, 0);
+        image
+    };
+    for lanes in [1, 2, 64] {
+        assert_eq!(model_header(&segment(64, 2, lanes)), Ok(()), "{lanes}");
+    }
+    // One lane: 256 + 384 + 2 x 64.
+    let mut image = segment(64, 2, 1);
+    assert_eq!(image.len(), 768);
     image.push(0);
-    assert_eq!(model_header(&image), Err("file size"));
+    let size = |what, found, expected| {
+        Err(HeaderError::Size {
+            what,
+            found,
+            expected,
+        })
+    };
+    assert_eq!(model_header(&image), size("file size", 769, 768));
     image.pop();
-    image[8] = 1;
-    assert_eq!(model_header(&image), Err("version"));
+    let set32 = |image: &[u8], at: usize, v: u32| {
+        let mut image = image.to_vec();
+        image[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        image
+    };
+    assert_eq!(
+        model_header(&set32(&image, meta::VERSION, 2)),
+        Err(HeaderError::Version {
+            found: 2,
+            expected: 3
+        })
+    );
+    // The lanes rule comes after the ring rules, before the header size.
+    let lanes = |v| set32(&image, meta::LANES, v);
+    let bad = |why| Err(HeaderError::BadHeader(why));
+    assert_eq!(
+        model_header(&lanes(0)),
+        bad("sender lanes out of range (1 to 64)")
+    );
+    assert_eq!(
+        model_header(&lanes(65)),
+        bad("sender lanes out of range (1 to 64)")
+    );
+    assert_eq!(
+        model_header(&set32(&lanes(0), meta::SLOT_COUNT, 3)),
+        bad("slot count is not a power of two")
+    );
+    assert_eq!(model_header(&lanes(2)), size("header size", 640, 1024));
+    let big = set32(
+        &set32(&lanes(17), meta::SLOT_SIZE, 16 << 20),
+        meta::SLOT_COUNT,
+        256,
+    );
+    assert_eq!(model_header(&big), bad("lanes x ring larger than 64 GiB"));
+    assert_eq!(
+        model_header(&set32(&big, meta::LANES, 16)),
+        size("header size", 640, 6400)
+    );
+    // The header size is right for 2 lanes, the segment size is not.
+    let two = set32(&lanes(2), meta::HEADER_SIZE, 1024);
+    assert_eq!(model_header(&two), size("segment size field", 768, 1280));
+    // Nothing after the fields is read: not the receiver's line, not the
+    // lane table.
+    let mut hostile = image.clone();
+    hostile[meta::END..].fill(0xFF);
+    assert_eq!(model_header(&hostile), Ok(()));
+    assert_eq!(model_header(&image[..255]), Err(HeaderError::TooShort));
+}
+
+#[test]
+fn header_inputs_reach_every_check() {
+    let mut seen = std::collections::BTreeSet::new();
+    for bytes in random_inputs(5_000, 256) {
+        let Ok(input) = HeaderInput::arbitrary_take_rest(Unstructured::new(&bytes)) else {
+            continue;
+        };
+        let image = input.build();
+        assert!(image.len() <= HEADER_IMAGE_LIMIT);
+        seen.insert(match model_header(&image) {
+            Ok(()) => "ok".to_string(),
+            Err(e) => e.name().to_string(),
+        });
+    }
+    for check in [
+        "ok",
+        "magic",
+        "version",
+        "flavour",
+        "shorter than a header",
+        "sender lanes out of range (1 to 64)",
+        "header size",
+        "segment size field",
+        "file size",
+    ] {
+        assert!(seen.contains(check), "{check} not reached: {seen:?}");
+    }
+}
+
+/// A lane of `slot_count` 64-byte slots with headers `(slot, len, commit,
+/// total)`.
+fn lane_of(n: usize, tail: u64, headers: &[(usize, u32, u32, u64)]) -> LaneImage {
+    LaneImage {
+        head: tail,
+        tail,
+        sender_token: 0,
+        ring: ring_of(64, n, headers),
+    }
+}
+
+fn lanes_p(lanes: Vec<LaneImage>) -> LanesParams {
+    LanesParams {
+        slot_size: 64,
+        slot_count: 8,
+        max_message_size: 1000,
+        lanes,
+    }
+}
+
+#[test]
+fn lanes_model_serves_round_robin() {
+    let three = lane_of(
+        8,
+        0,
+        &[
+            (0, 0, c(HELLO, 0), 77),
+            (1, 1, c(MESSAGE, 1), 1),
+            (2, 1, c(MESSAGE, 2), 1),
+            (3, 1, c(MESSAGE, 3), 1),
+        ],
+    );
+    // A message, then an unknown kind.
+    let bad = lane_of(8, 8, &[(0, 1, c(MESSAGE, 8), 1), (1, 1, c(9, 9), 1)]);
+    let o = model_lanes(&lanes_p(vec![three.clone(), bad.clone()]));
+    assert_eq!((o.delivered, o.per_lane.clone()), (3, vec![2, 1]));
+    assert_eq!(o.corrupted_lane, Some(1));
+    assert_eq!(o.stop, Some(Stop::Corrupted("unknown record kind")));
+    assert_eq!(
+        classify_lanes(&o),
+        "corrupted:unknown-record-kind@1+delivered+hello [2, 1]"
+    );
+    // Lane 1 first: its corrupt record comes a turn earlier.
+    let o = model_lanes(&lanes_p(vec![bad.clone(), three.clone()]));
+    assert_eq!(o.per_lane, vec![1, 1]);
+    // Alone, each lane is `model_drain`.
+    let o = model_lanes(&lanes_p(vec![three.clone(), three.clone(), three.clone()]));
+    assert_eq!(
+        (o.per_lane.clone(), o.stop),
+        (vec![3, 3, 3], Some(Stop::Empty))
+    );
+    let p = Params {
+        slot_size: 64,
+        slot_count: 8,
+        max_message_size: 1000,
+        head: 0,
+        tail: 0,
+    };
+    let o1 = model_lanes(&lanes_p(vec![three.clone()]));
+    assert_eq!(o1.lanes, vec![model_drain(&p, &three.ring)]);
+    // A chain waits on its lane without holding up the others.
+    let chain = lane_of(8, 0, &[(0, 20, c(FIRST, 0), 100)]);
+    let o = model_lanes(&lanes_p(vec![chain, three.clone()]));
+    assert_eq!((o.per_lane, o.stop), (vec![0, 3], Some(Stop::Empty)));
+    // A `Hello` drops a chain; one with a payload is corrupt.
+    let hello = lane_of(
+        8,
+        0,
+        &[
+            (0, 20, c(FIRST, 0), 40),
+            (1, 0, c(HELLO, 1), 5),
+            (2, 20, c(LAST, 2), 0),
+            (3, 1, c(HELLO, 3), 0),
+        ],
+    );
+    let o = model_lanes(&lanes_p(vec![hello]));
+    assert_eq!(
+        (o.lanes[0].abandoned, o.lanes[0].orphans, o.lanes[0].hellos),
+        (1, 1, 1)
+    );
+    assert_eq!(o.stop, Some(Stop::Corrupted("hello record with a payload")));
+    // Refusals: no lanes, too many, too large, a tail beyond 2^62.
+    assert!(matches!(
+        model_lanes(&lanes_p(vec![])).stop,
+        Some(Stop::Rejected(_))
+    ));
+    assert!(matches!(
+        model_lanes(&lanes_p(vec![three.clone(); 65])).stop,
+        Some(Stop::Rejected(_))
+    ));
+    let far = LaneImage {
+        tail: MAX_POSITION + 1,
+        ..three.clone()
+    };
+    let o = model_lanes(&lanes_p(vec![three, far]));
+    assert!(matches!(o.stop, Some(Stop::AttachFailed(_))));
+    assert!(o.per_lane.is_empty());
+}
+
+#[test]
+fn lanes_generator_matches_each_lane_alone() {
+    let (mut checked, mut corrupt, mut well_formed, mut several) = (0, 0, 0, 0);
+    for bytes in random_inputs(20_000, 600) {
+        let Ok(input) = LanesInput::arbitrary_take_rest(Unstructured::new(&bytes)) else {
+            continue;
+        };
+        let built = input.build();
+        let p = &built.params;
+        let o = model_lanes(p);
+        assert_ne!(o.stop, Some(Stop::LoopLimit), "{input:?}");
+        if o.per_lane.is_empty() {
+            continue;
+        }
+        checked += 1;
+        several += usize::from(p.lanes.len() > 1 && o.delivered > 0);
+        corrupt += usize::from(o.corrupted_lane.is_some());
+        for (i, lane) in p.lanes.iter().enumerate() {
+            let alone = Params {
+                slot_size: p.slot_size,
+                slot_count: p.slot_count,
+                max_message_size: p.max_message_size,
+                head: lane.head,
+                tail: lane.tail,
+            };
+            let alone = model_drain(&alone, &lane.ring).delivered;
+            assert!(o.per_lane[i] <= alone, "{input:?}");
+            if o.corrupted_lane.is_none() {
+                assert_eq!(o.per_lane[i], alone, "{input:?}");
+            }
+            if let Some(expected) = built.expected[i] {
+                assert_eq!(alone, expected, "lane {i}: {input:?}");
+            }
+        }
+        if built.expected.iter().all(Option::is_some) {
+            well_formed += 1;
+        }
+    }
+    assert!(checked > 1000, "only {checked} drains");
+    assert!(several > 50, "only {several} multi-lane drains deliver");
+    assert!(corrupt > 100, "only {corrupt} corrupt drains");
+    assert!(
+        well_formed > 100,
+        "only {well_formed} well-formed mailboxes"
+    );
 }
 
 /// Pseudo-random byte strings (xorshift).
@@ -192,7 +427,7 @@ fn model_drains_stop_within_two_laps() {
 #[test]
 fn encoding_round_trips() {
     use encode::to_bytes;
-    let (mut rings, mut records) = (0, 0);
+    let (mut rings, mut records, mut lanes, mut headers) = (0, 0, 0, 0);
     for bytes in random_inputs(5_000, 400) {
         if let Ok(a) = RingInput::arbitrary_take_rest(Unstructured::new(&bytes)) {
             let again = to_bytes(&a);
@@ -206,8 +441,23 @@ fn encoding_round_trips() {
             assert_eq!(format!("{a:?}"), format!("{b:?}"));
             records += 1;
         }
+        if let Ok(a) = LanesInput::arbitrary_take_rest(Unstructured::new(&bytes)) {
+            let again = to_bytes(&a);
+            let b = LanesInput::arbitrary_take_rest(Unstructured::new(&again)).unwrap();
+            assert_eq!(format!("{a:?}"), format!("{b:?}"));
+            lanes += 1;
+        }
+        if let Ok(a) = HeaderInput::arbitrary_take_rest(Unstructured::new(&bytes)) {
+            let again = to_bytes(&a);
+            let b = HeaderInput::arbitrary_take_rest(Unstructured::new(&again)).unwrap();
+            assert_eq!(format!("{a:?}"), format!("{b:?}"));
+            headers += 1;
+        }
     }
-    assert!(rings > 1000 && records > 1000, "{rings} {records}");
+    assert!(
+        rings > 1000 && records > 1000 && lanes > 1000 && headers > 1000,
+        "{rings} {records} {lanes} {headers}"
+    );
 }
 
 #[test]
@@ -216,10 +466,25 @@ fn seeds_reach_their_paths_and_are_current() {
     for seed in seeds() {
         let what = format!("{}/{}", seed.target, seed.name);
         let class = match seed.target {
-            "header" => match model_header(&seed.bytes) {
-                Ok(()) => "ok".to_string(),
-                Err(why) => why.to_string(),
-            },
+            "header" => {
+                let input = HeaderInput::arbitrary_take_rest(Unstructured::new(&seed.bytes));
+                match model_header(&input.unwrap().build()) {
+                    Ok(()) => "ok".to_string(),
+                    Err(e) => e.name().to_string(),
+                }
+            }
+            "lanes" => {
+                let min = LanesInput::size_hint(0).0;
+                assert!(seed.bytes.len() >= min, "{what}: shorter than {min}");
+                let input = LanesInput::arbitrary_take_rest(Unstructured::new(&seed.bytes));
+                let built = input.unwrap().build();
+                let o = model_lanes(&built.params);
+                if built.expected.iter().all(Option::is_some) && !o.per_lane.is_empty() {
+                    let expected: Vec<usize> = built.expected.iter().flatten().copied().collect();
+                    assert_eq!(o.per_lane, expected, "{what}");
+                }
+                classify_lanes(&o)
+            }
             "ring" => {
                 let min = RingInput::size_hint(0).0;
                 assert!(seed.bytes.len() >= min, "{what}: shorter than {min}");
