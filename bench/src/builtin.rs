@@ -1,5 +1,5 @@
 //! The built-in transports: the two floors, shmq with three wait
-//! strategies, and the kernel's IPC. Each is set up here, on both sides, in
+//! strategies, two shmq mailboxes, and the kernel's IPC. Each is set up here, on both sides, in
 //! its module's terms (see `floor`, `ring`, `queue`, `socket`, `mq`); the
 //! driver sees them, as any transport, through `transport::Setup`.
 
@@ -34,6 +34,16 @@ pub enum Builtin {
     ShmqDefault,
     /// shmq, both ends sleeping on the futex at once
     ShmqBlock,
+    /// a shmq mailbox of 16 sender lanes, both ends spinning: one sender
+    /// sends, the other 15 are attached and idle (in the same process);
+    /// paired with shmq-spin, block for block
+    #[value(name = "shmq-mbx16-spin")]
+    ShmqMbx16Spin,
+    /// a shmq mailbox of 2 lanes whose senders, two threads of one
+    /// process, send at once (throughput, messages up to 128 B): each
+    /// one's share of the messages taken
+    #[value(name = "shmq-mbx2")]
+    ShmqMbx2,
     /// Unix domain stream socket
     Uds,
     /// a pair of pipes (the peer's standard input and output)
@@ -46,27 +56,41 @@ pub enum Builtin {
 
 impl Builtin {
     /// Every built-in transport, in the order of the report.
-    pub const ALL: [Builtin; 9] = [
+    pub const ALL: [Builtin; 11] = [
         Builtin::Floor,
         Builtin::FloorRecord,
         Builtin::ShmqSpin,
         Builtin::ShmqDefault,
         Builtin::ShmqBlock,
+        Builtin::ShmqMbx16Spin,
+        Builtin::ShmqMbx2,
         Builtin::Uds,
         Builtin::Pipe,
         Builtin::Tcp,
         Builtin::Mq,
     ];
 
-    fn wait_strategy(self) -> Option<shmq::WaitStrategy> {
+    /// A shmq transport's wait strategy and lanes.
+    fn shmq(self) -> Option<(shmq::WaitStrategy, queue::Lanes)> {
+        use queue::Lanes;
+        use shmq::WaitStrategy;
         match self {
-            Builtin::ShmqSpin => Some(shmq::WaitStrategy::Spin),
-            Builtin::ShmqDefault => Some(shmq::WaitStrategy::default()),
-            Builtin::ShmqBlock => Some(shmq::WaitStrategy::Block),
+            Builtin::ShmqSpin => Some((WaitStrategy::Spin, Lanes::One)),
+            Builtin::ShmqDefault => Some((WaitStrategy::default(), Lanes::One)),
+            Builtin::ShmqBlock => Some((WaitStrategy::Block, Lanes::One)),
+            Builtin::ShmqMbx16Spin => Some((WaitStrategy::Spin, Lanes::Idle(MAILBOX_LANES))),
+            Builtin::ShmqMbx2 => Some((WaitStrategy::Spin, Lanes::Pair)),
             _ => None,
         }
     }
 }
+
+/// Lanes of `shmq-mbx16-spin`'s mailbox.
+const MAILBOX_LANES: usize = 16;
+/// Largest message the mailboxes are measured with...
+const MAILBOX_MAX_SIZE: usize = 64 << 10;
+/// ...and two senders at once (see `unfit`).
+const PAIR_MAX_SIZE: usize = 128;
 
 impl Setup for Builtin {
     fn name(&self) -> &'static str {
@@ -76,6 +100,8 @@ impl Setup for Builtin {
             Builtin::ShmqSpin => "shmq-spin",
             Builtin::ShmqDefault => "shmq-default",
             Builtin::ShmqBlock => "shmq-block",
+            Builtin::ShmqMbx16Spin => "shmq-mbx16-spin",
+            Builtin::ShmqMbx2 => "shmq-mbx2",
             Builtin::Uds => "uds",
             Builtin::Pipe => "pipe",
             Builtin::Tcp => "tcp",
@@ -90,19 +116,36 @@ impl Setup for Builtin {
                 | Builtin::FloorRecord
                 | Builtin::ShmqSpin
                 | Builtin::ShmqDefault
+                | Builtin::ShmqMbx16Spin
+                | Builtin::ShmqMbx2
                 | Builtin::Uds
         )
     }
 
     fn idles(&self) -> bool {
-        !matches!(self, Builtin::Tcp | Builtin::Mq)
+        !matches!(
+            self,
+            Builtin::Tcp | Builtin::Mq | Builtin::ShmqMbx16Spin | Builtin::ShmqMbx2
+        )
     }
 
     fn spins(&self) -> bool {
         matches!(
             self,
-            Builtin::Floor | Builtin::FloorRecord | Builtin::ShmqSpin
+            Builtin::Floor
+                | Builtin::FloorRecord
+                | Builtin::ShmqSpin
+                | Builtin::ShmqMbx16Spin
+                | Builtin::ShmqMbx2
         )
+    }
+
+    fn round_trips(&self) -> bool {
+        *self != Builtin::ShmqMbx2
+    }
+
+    fn baseline(&self) -> Option<Builtin> {
+        matches!(self, Builtin::ShmqMbx16Spin | Builtin::ShmqMbx2).then_some(Builtin::ShmqSpin)
     }
 
     fn sleeps(&self) -> bool {
@@ -113,6 +156,20 @@ impl Setup for Builtin {
     }
 
     fn unfit(&self, size: usize) -> Option<String> {
+        if *self == Builtin::ShmqMbx2 && size > PAIR_MAX_SIZE {
+            return Some(format!(
+                "two senders on one CPU keep a receiver busy only with messages of up to \
+                 {PAIR_MAX_SIZE} B (larger ones take as long to write as to read, and one \
+                 lane runs dry while the other sender has the CPU)"
+            ));
+        }
+        if matches!(self, Builtin::ShmqMbx16Spin | Builtin::ShmqMbx2) && size > MAILBOX_MAX_SIZE {
+            return Some(format!(
+                "the mailboxes are measured with messages of up to {} KiB (to keep the run short: \
+                 every lane is as large as the plain queue's ring)",
+                MAILBOX_MAX_SIZE >> 10
+            ));
+        }
         if *self != Builtin::Mq {
             return None;
         }
@@ -148,7 +205,7 @@ enum Pending {
     FloorRecord(SharedMemory),
     Ring(SharedMemory),
     RingRecord(SharedMemory),
-    Shmq(Box<(queue::Queues, queue::End)>),
+    Shmq(Box<(queue::Queues, queue::ParentEnd)>),
     Unix(socket::UnixListener),
     Tcp(TcpListener),
     Pipes,
@@ -180,10 +237,20 @@ impl Pending {
                 Pending::RingRecord,
                 ring::create::<{ ring::RECORD }>(&name, size)?,
             ),
-            (Builtin::ShmqSpin | Builtin::ShmqDefault | Builtin::ShmqBlock, _) => {
-                let wait = transport.wait_strategy().expect("a shmq transport");
-                let queues = queue::Queues::create(&name, size, mode, wait)?;
-                let end = queues.parent_end()?;
+            (Builtin::ShmqMbx2, Mode::Latency) => Err(Error::new(
+                "not measured in latency mode (two senders at once stream)",
+            )),
+            (
+                Builtin::ShmqSpin
+                | Builtin::ShmqDefault
+                | Builtin::ShmqBlock
+                | Builtin::ShmqMbx16Spin
+                | Builtin::ShmqMbx2,
+                _,
+            ) => {
+                let (wait, lanes) = transport.shmq().expect("a shmq transport");
+                let queues = queue::Queues::create(&name, size, mode, wait, lanes)?;
+                let end = queues.parent_end(lanes, size)?;
                 Ok((Pending::Shmq(Box::new((queues, end))), name))
             }
             (Builtin::Uds, _) => {
@@ -199,7 +266,7 @@ impl Pending {
             (Builtin::Pipe, Mode::Latency) => Ok((Pending::Pipes, "stdio".to_owned())),
             (Builtin::Mq, Mode::Latency) => Ok((Pending::Mq(mq::Pair::create(&name, size)?), name)),
             (Builtin::Tcp | Builtin::Pipe | Builtin::Mq, Mode::Throughput) => Err(Error::new(
-                "not measured in throughput mode (only the floors, shmq-spin, shmq-default and uds)",
+                "not measured in throughput mode (only the floors, shmq-spin, shmq-default, the mailboxes and uds)",
             )),
         }
     }
@@ -238,7 +305,7 @@ impl Connect for Pending {
                 let (mut queues, end) = *both;
                 queues.unlink();
                 Connected {
-                    end: Box::new(end),
+                    end: end.connected(&live),
                     queues: Some(queues),
                 }
             }
@@ -288,9 +355,16 @@ fn open(
             let memory = ring::open::<{ ring::RECORD }>(endpoint, size)?;
             Box::new(ring::Consumer::<{ ring::RECORD }>::new(memory, size, live))
         }
-        (Builtin::ShmqSpin | Builtin::ShmqDefault | Builtin::ShmqBlock, _) => {
-            let wait = transport.wait_strategy().expect("a shmq transport");
-            Box::new(queue::Queues::open(endpoint, wait)?.child_end()?)
+        (
+            Builtin::ShmqSpin
+            | Builtin::ShmqDefault
+            | Builtin::ShmqBlock
+            | Builtin::ShmqMbx16Spin
+            | Builtin::ShmqMbx2,
+            _,
+        ) => {
+            let (wait, lanes) = transport.shmq().expect("a shmq transport");
+            queue::Queues::open(endpoint, wait)?.child_end(lanes)?
         }
         (Builtin::Uds, Mode::Latency) => {
             Box::new(Stream::unix(socket::connect_unix(endpoint)?, size)?)

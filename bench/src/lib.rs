@@ -51,7 +51,13 @@
 //! ten passes, each running a tenth of every group's cycles with a new
 //! peer (about 3 ms to start), mode after mode and size after size; every
 //! transport's pairs are spread over the whole run and sample the same mix
-//! of placements, and the tables are printed at the end.
+//! of placements, and the tables are printed at the end. Streams of small
+//! messages (up to 128 B) on the transports compared with the ring floors
+//! (not those that sleep, nor the mailboxes) get at least 256 pairs, in 40
+//! passes spread over the same run: in the slow placements a bare ring's
+//! rate swings 2-5x from one block to the next (its producer and consumer
+//! fall in and out of step), so a median over 64 pairs still moved by
+//! about 0.1 between runs from sampling alone.
 //!
 //! **Placement.** Every cycle starts with a probe of its own: 200 round
 //! trips of a 64-byte message on a separate cache-line ping-pong in the
@@ -60,7 +66,21 @@
 //! mode and message size, and the tables give the ratios per placement
 //! when the pairs ran in more than one. A run's overall median is only as
 //! reproducible as its mix of placements; the per-placement ratios are the
-//! ones to compare across runs and machines.
+//! ones to compare across runs and machines. The throughput tables
+//! therefore give their ratios over the pairs of the placement most of the
+//! section's cycles ran in (named in the column heads), and every record
+//! carries that *headline* ratio too (`headline_placement`,
+//! `headline_median`, ...).
+//!
+//! What the paired method cannot remove: on the machines we used, in the
+//! slow placement, the bare rings' rate (and far less, shmq's) also drifts
+//! with the host over tens of seconds, by up to 2x at 64 B, so a
+//! slow-placement throughput ratio to the rings can differ by 0.5 between
+//! runs a minute apart however many pairs each has (more pairs, longer or
+//! shorter blocks, a longer warm-up, a delayed start, fresh pages per
+//! group, or rings polled by a stamp in the slot instead of an index did
+//! not change that). The fast placement's ratios held within 0.03 in every
+//! run that met it.
 //!
 //! **Two throughput floors.** A throughput cycle is a memcpy in the parent
 //! (the reference for moving the bytes at all), then two bare rings: `floor`
@@ -102,8 +122,28 @@
 //! | `floor` | latency: the payload copied into a 128-byte-aligned shared region behind its sequence word, the word stored with Release, the peer spinning on it and copying out: one cache line each way at 64 B (`floor`); throughput: a bare SPSC ring of 64-byte slots (`ring`) |
 //! | `floor-record` | latency: the same, laid out as a shmq record: the sequence word, an 8-byte header (the length, written by the sender, read and checked by the peer), the payload at offset 16: two cache lines each way at 64 B; its ratio to `floor` is the price of the header's second line in a bare ping-pong (it reuses one region where shmq moves along its ring, so shmq can come out below it) (`floor`); throughput: the same ring with 128-byte slots and a 16-byte header, checked by the consumer (`ring`) |
 //! | `shmq-spin`, `shmq-default`, `shmq-block` | `Sender::send` from a buffer, `Receiver::recv_with` copying out; wait strategy `Spin`, the default (spin 50 us, then futex), `Block` (`queue`) |
+//! | `shmq-mbx16-spin` | messages up to 64 KiB: as `shmq-spin`, but each queue is a mailbox of 16 sender lanes (`senders(16)`): the sending process attaches the sender that sends and holds the other 15 lanes with idle senders, so the receiver serves one busy lane among 15 idle ones; both directions of a round trip are such mailboxes (`queue`) |
+//! | `shmq-mbx2` | throughput only, messages up to 128 B: a mailbox of 2 lanes whose senders, two threads of the parent, send at once; the peer's receiver tells them apart with `recv_with_from` (`queue`) |
 //! | `uds`, `tcp`, `pipe` | `write_all` and `read_exact` on a Unix stream socket, loopback TCP with `TCP_NODELAY`, a pipe pair; pipes and Unix socket buffers sized to hold a message (`socket`) |
 //! | `mq` | `mq_send` and `mq_timedreceive` on POSIX message queues, sizes up to `msgsize_max` (`mq`) |
+//!
+//! **Mailboxes.** Each mailbox transport's group also holds the plain
+//! queue, `shmq-spin`, as its *baseline*: a cycle runs floor, shmq-spin,
+//! then the mailbox (throughput: memcpy, both floors, shmq-spin, the
+//! mailbox), so the mailbox's ratio to the plain queue (p50 over p50, rate
+//! over rate) is taken per cycle, blocks milliseconds apart, as its ratio
+//! to the floor is, rather than derived as a quotient of two medians
+//! through the floor from groups that ran at other times. Those blocks of
+//! shmq-spin count only in that ratio, not in shmq-spin's own row. Two
+//! senders at once (`shmq-mbx2`): both threads run on the parent's CPU (the
+//! peer's receiver has the other), and they take turns: each sends up to
+//! 1024 messages (fewer if its lane is full), then hands the CPU to the
+//! other, so both lanes (eight times the plain queue's ring) stay full
+//! and the receiver always has both to choose from: saturated. A block's
+//! timed part is the contended one, from when both senders have had their
+//! warm-up taken to when one has had its last message taken; the report
+//! gives each sender's share of the messages taken in it (`measure`),
+//! min, median and max over the blocks.
 //!
 //! **Cleanup.** Every name a group creates (`/dev/shm` files, shmq queues,
 //! a socket path, message queues) is unique to the run and removed as soon
@@ -117,7 +157,11 @@
 //! ratio named in `ratio` with its quartiles (`ratio_median`, `ratio_q1`,
 //! `ratio_q3`) over `pairs` pairs, and the same per placement
 //! (`pairs_fast`, `ratio_fast_median`, ...); `round` is null since there
-//! are no rounds.
+//! are no rounds. A mailbox's record names its `baseline` and gives its
+//! ratio to it (`baseline_pairs`, `baseline_ratio_median`, `_q1`, `_q3`,
+//! `baseline_ratio_fast_median`, ...); `shmq-mbx2`'s gives the shares
+//! (`share_blocks`, `share_lane0_min`, `_median`, `_max`, the same for
+//! `lane1`). Every record has every field, null where it does not apply.
 //!
 //! # Adding a transport
 //!

@@ -51,6 +51,16 @@
 //! state of the slower side, without the start-up and without the
 //! acknowledgement.
 //!
+//! **Two senders at once** ([`stream_pair_block`], peer:
+//! [`receive_pair_block`]): the parent's block is two streams, each from a
+//! thread of its own with its own sender and sequence numbers, both on the
+//! parent's CPU (taking turns there, see `queue`); each ends with its
+//! switch, and the peer acknowledges once it has both. The peer checks each sender's sequence separately (by the
+//! lane the message came on) and times the contended part: from the moment
+//! both senders have had `warmup` messages taken to the moment one of them
+//! has had its last, counting each one's messages in between. The share
+//! of each is its count over both.
+//!
 //! **memcpy block** ([`Copier`]): one thread of the parent copying a buffer
 //! of the message size into another, as a reference for what moving the
 //! bytes costs at all.
@@ -247,15 +257,25 @@ pub fn latency_block<E: Endpoint>(
 /// The parent's side of a throughput block on `end`: the stream, the
 /// switch, and the wait for the peer's acknowledgement.
 pub fn stream_block<E: Endpoint>(end: &mut E, line: &mut Line, counts: StreamCounts) -> Result<()> {
+    send_stream(end, line, counts)?;
+    wait_ack(end, line)
+}
+
+/// A block's stream and its switch.
+fn send_stream<E: Endpoint>(end: &mut E, line: &mut Line, counts: StreamCounts) -> Result<()> {
     for _ in 0..counts.warmup + counts.messages {
         line.seq += 1;
         stamp(&mut line.msg, line.seq);
         end.send(&line.msg)?;
     }
     stamp(&mut line.msg, SWITCH);
-    end.send(&line.msg)?;
+    end.send(&line.msg)
+}
+
+/// Waits for the acknowledgement of the next block of `line` on `back`.
+fn wait_ack<E: Endpoint>(back: &mut E, line: &mut Line) -> Result<()> {
     line.blocks += 1;
-    let acked = end.recv_ack()?;
+    let acked = back.recv_ack()?;
     if acked == line.blocks {
         Ok(())
     } else {
@@ -264,6 +284,49 @@ pub fn stream_block<E: Endpoint>(end: &mut E, line: &mut Line, counts: StreamCou
             line.blocks
         )))
     }
+}
+
+/// One of two senders of a block sent at once (see [`stream_pair_block`]).
+pub trait PairSender: Endpoint + Send {
+    /// Its thread calls this before its first message of a block...
+    fn begin(&mut self);
+    /// ...and this after its last (or after an error).
+    fn end(&mut self);
+}
+
+/// The parent's side of a throughput block from two senders at once: each
+/// sends its stream and its switch from a thread of its own, with its own
+/// line (sequence numbers), between [`PairSender::begin`] and
+/// [`PairSender::end`]; then `back` waits for the peer's acknowledgement
+/// of the block (counted on `line`). The threads run on the parent's CPU,
+/// which the parent is pinned to.
+pub fn stream_pair_block<E: PairSender, B: Endpoint>(
+    senders: &mut [E; 2],
+    lines: &mut [Line; 2],
+    back: &mut B,
+    line: &mut Line,
+    counts: StreamCounts,
+) -> Result<()> {
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = senders
+            .iter_mut()
+            .zip(lines.iter_mut())
+            .map(|(end, line)| {
+                scope.spawn(move || {
+                    end.begin();
+                    let sent = send_stream(end, line, counts);
+                    end.end();
+                    sent
+                })
+            })
+            .collect();
+        threads.into_iter().try_for_each(|thread| {
+            thread
+                .join()
+                .unwrap_or_else(|_| Err(Error::new("a sender thread panicked")))
+        })
+    })?;
+    wait_ack(back, line)
 }
 
 /// How a block ended on the peer's side.
@@ -362,6 +425,135 @@ pub fn receive_block<E: Endpoint>(
     }
 }
 
+/// What the peer measured of a throughput block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockTime {
+    /// The timed part, in nanoseconds.
+    pub ns: u64,
+    /// Two senders at once: the messages of each (lane 0, lane 1) in the
+    /// timed part.
+    pub lanes: Option<[u64; 2]>,
+}
+
+impl BlockTime {
+    /// A block of one sender.
+    pub fn alone(ns: u64) -> Self {
+        BlockTime { ns, lanes: None }
+    }
+
+    /// How the peer reports it: `ns`, or `ns/a/b` for two senders.
+    pub fn token(self) -> String {
+        match self.lanes {
+            None => self.ns.to_string(),
+            Some([a, b]) => format!("{}/{a}/{b}", self.ns),
+        }
+    }
+
+    /// The block of a `token`.
+    pub fn parse(token: &str) -> Option<Self> {
+        let mut fields = token.split('/').map(str::parse::<u64>);
+        let ns = fields.next()?.ok()?;
+        match (fields.next(), fields.next(), fields.next()) {
+            (None, _, _) => Some(BlockTime::alone(ns)),
+            (Some(Ok(a)), Some(Ok(b)), None) => Some(BlockTime {
+                ns,
+                lanes: Some([a, b]),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Messages in the timed part of a block that sent `messages` timed
+    /// messages per sender.
+    pub fn messages(self, messages: u64) -> u64 {
+        self.lanes.map_or(messages, |[a, b]| a + b)
+    }
+}
+
+/// A receiver that says which of two senders (lanes 0 and 1) each message
+/// came from.
+pub trait FromTwo {
+    /// Waits for the next message, copies it into `buf` (exactly its
+    /// length), and returns its sender's lane.
+    fn recv_from(&mut self, buf: &mut [u8]) -> Result<usize>;
+    /// The acknowledgement of a block, as [`Endpoint::send_ack`].
+    fn send_ack(&mut self, block: u64) -> Result<()>;
+}
+
+/// The peer's side of a block from two senders at once (see
+/// [`stream_pair_block`]): receives and checks both streams (each lane's
+/// sequence numbers in `expected`), acknowledges once both switches are
+/// in, and returns the timed part (`None` at the stop message).
+///
+/// The timed part is the contended one: it opens once both senders have
+/// had `counts.warmup` messages taken (both are running by then) and
+/// closes when one of them has had its last, so the receiver could take
+/// from both throughout; the time and each lane's messages in it are
+/// reported. If one sender had all its messages taken before the other
+/// had its warm-up, the part runs from the block's first message instead:
+/// the share then says how lopsided it was.
+pub fn receive_pair_block<R: FromTwo>(
+    end: &mut R,
+    line: &mut PeerLine,
+    expected: &mut [u64; 2],
+    counts: StreamCounts,
+) -> Result<Option<BlockTime>> {
+    let StreamCounts { warmup, messages } = counts;
+    if warmup == 0 || messages == 0 {
+        return Err(Error::new("a stream needs warm-up and timed messages"));
+    }
+    let total = warmup + messages;
+    let mut got = [0u64; 2];
+    let mut switched = [false; 2];
+    let mut first = None;
+    let mut open: Option<(Instant, [u64; 2])> = None;
+    let mut close: Option<(Instant, [u64; 2])> = None;
+    loop {
+        let lane = end.recv_from(&mut line.buf)?;
+        if lane > 1 {
+            return Err(Error::new(format!("a message from lane {lane}")));
+        }
+        match sequence(&line.buf) {
+            STOP if got == [0, 0] && switched == [false, false] => return Ok(None),
+            SWITCH if got[lane] == total && !switched[lane] => {
+                switched[lane] = true;
+                if switched == [true, true] {
+                    line.blocks += 1;
+                    end.send_ack(line.blocks)?;
+                    let (t1, c1) = close.expect("a lane had its last message");
+                    let (t0, c0) = open.unwrap_or((first.expect("messages came"), [0, 0]));
+                    return Ok(Some(BlockTime {
+                        ns: t1.duration_since(t0).as_nanos() as u64,
+                        lanes: Some([c1[0] - c0[0], c1[1] - c0[1]]),
+                    }));
+                }
+            }
+            seq @ (STOP | SWITCH) => {
+                return Err(Error::new(format!(
+                    "{} from lane {lane} after {} of {total} messages",
+                    if seq == STOP { "stop" } else { "switch" },
+                    got[lane]
+                )));
+            }
+            _ => {
+                check(&line.buf, expected[lane])?;
+                expected[lane] += 1;
+                got[lane] += 1;
+                if first.is_none() {
+                    first = Some(Instant::now());
+                }
+                // A lane's last message closes the part, before it could
+                // open on the same message.
+                if close.is_none() && got[lane] == total {
+                    close = Some((Instant::now(), got));
+                } else if open.is_none() && close.is_none() && got[0].min(got[1]) >= warmup {
+                    open = Some((Instant::now(), got));
+                }
+            }
+        }
+    }
+}
+
 /// The memcpy reference: two buffers of the message size in the parent.
 #[derive(Debug)]
 pub struct Copier {
@@ -414,5 +606,23 @@ mod tests {
         stamp(&mut short, SWITCH);
         assert!(check(&short, SWITCH).is_ok());
         assert_ne!(SWITCH, STOP);
+    }
+
+    #[test]
+    fn block_times_as_the_peer_reports_them() {
+        for time in [
+            BlockTime::alone(1234),
+            BlockTime {
+                ns: 99,
+                lanes: Some([3, 4]),
+            },
+        ] {
+            assert_eq!(BlockTime::parse(&time.token()), Some(time));
+        }
+        assert_eq!(BlockTime::parse("5/1/2").unwrap().messages(100), 3);
+        assert_eq!(BlockTime::parse("5").unwrap().messages(100), 100);
+        for bad in ["", "x", "5/1", "5/1/2/3", "5/a/2"] {
+            assert_eq!(BlockTime::parse(bad), None, "{bad:?}");
+        }
     }
 }

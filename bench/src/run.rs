@@ -14,7 +14,7 @@ use super::error::RunError;
 use super::measure::{LatencyCounts, StreamCounts};
 use super::peer::Spawner;
 use super::report::{self, Classifier, Json, LatencySection, ThroughputSection};
-use super::transport::Kind;
+use super::transport::{Kind, Mode};
 use super::{plot, schedule};
 
 /// Smallest message: the 8-byte sequence number.
@@ -28,6 +28,17 @@ const QUICK_PAIRS: u32 = 64;
 /// are fewer pairs), each pass a slice of each group's cycles with a new
 /// peer, so a transport's pairs sample the placements of the whole run.
 const PASSES: u32 = 10;
+/// Streams of small messages (up to `SMALL_STREAM`: two cache lines) on
+/// transports that stay awake and are compared with the floors (not the
+/// mailboxes, compared with the plain queue): at least this many pairs
+/// (unless --rounds says otherwise), in up to this many passes. In the
+/// slow placements the bare rings' rate swings 2-5x from block to block
+/// and drifts over seconds (see the crate docs), so their ratios need many
+/// pairs, spread finely over the run, for a median that holds from run to
+/// run.
+const SMALL_STREAM: u64 = 128;
+const STREAM_PAIRS: u32 = 256;
+const STREAM_PASSES: u32 = 40;
 /// Round trips per latency block [--iters].
 const ITERS: u64 = 500;
 /// Latency blocks of messages up to this size get `--iters` timed round
@@ -66,8 +77,10 @@ fn usage(message: impl std::fmt::Display) -> RunError {
 /// The options, resolved.
 #[derive(Debug)]
 struct Plan {
-    /// Pairs (cycles) of blocks per transport and size.
+    /// Pairs (cycles) of blocks per transport and size...
     pairs: u32,
+    /// ...and of small-message streams on transports that stay awake.
+    stream_pairs: u32,
     iters: u64,
     sizes: Vec<usize>,
     transports: Vec<Kind>,
@@ -126,6 +139,7 @@ impl Plan {
         };
         Ok(Plan {
             pairs: args.rounds.unwrap_or(pairs),
+            stream_pairs: args.rounds.unwrap_or(pairs.max(STREAM_PAIRS)),
             iters: args.iters.unwrap_or(ITERS),
             sizes,
             transports,
@@ -172,6 +186,20 @@ impl Plan {
         }
     }
 
+    /// How the pairs of a group of `size`-byte messages in `mode`, whose
+    /// transport under test is `subject`, are cut into passes.
+    fn slicing(&self, mode: Mode, size: usize, subject: &Kind) -> Slicing {
+        if mode == Mode::Throughput
+            && size as u64 <= SMALL_STREAM
+            && !subject.sleeps()
+            && subject.baseline().is_none()
+        {
+            Slicing::new(self.stream_pairs, STREAM_PASSES)
+        } else {
+            Slicing::new(self.pairs, PASSES)
+        }
+    }
+
     /// A throughput block's messages, on the socket or not.
     fn stream_counts(&self, size: usize, kernel: bool) -> StreamCounts {
         let mut messages = (self.iters.saturating_mul(STREAM_BYTES_PER_ITER) / size as u64)
@@ -186,6 +214,35 @@ impl Plan {
             warmup: (messages / 10).max(1),
             messages,
         }
+    }
+}
+
+/// A group's pairs cut into passes, the passes spread evenly over the
+/// run's ticks (see `run`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slicing {
+    pairs: u32,
+    passes: u32,
+}
+
+impl Slicing {
+    /// `pairs` in up to `passes` passes.
+    fn new(pairs: u32, passes: u32) -> Self {
+        Slicing {
+            pairs,
+            passes: pairs.min(passes).max(1),
+        }
+    }
+
+    /// The pass (numbered from 0) that runs at tick `tick` of `ticks`, if
+    /// one does, and its cycles: pass `j` runs at tick `j * ticks /
+    /// passes`.
+    fn at(self, tick: u32, ticks: u32) -> Option<(u32, u32)> {
+        let pass = (tick * self.passes).div_ceil(ticks);
+        (pass < self.passes && pass * ticks / self.passes == tick).then(|| {
+            let cycles = self.pairs / self.passes + u32::from(pass < self.pairs % self.passes);
+            (pass, cycles)
+        })
     }
 }
 
@@ -289,13 +346,18 @@ pub fn run(kinds: &[Kind], peer_subcommand: &[OsString], args: &BenchArgs) -> Re
     if plan.throughput {
         parts.extend(plan.sizes.iter().map(|&size| bench.throughput(size)));
     }
-    // Every pass runs a slice of every group's cycles, so each transport's
-    // pairs are spread over the whole run.
-    let passes = plan.pairs.min(PASSES);
-    for pass in 0..passes {
-        let cycles = plan.pairs / passes + u32::from(pass < plan.pairs % passes);
+    // The run is a series of ticks; a group's passes are spread evenly
+    // over them, each a slice of its cycles with a new peer, so each
+    // transport's pairs are spread over the whole run.
+    let ticks = parts
+        .iter()
+        .flat_map(Part::slicings)
+        .map(|s| s.passes)
+        .max()
+        .unwrap_or(1);
+    for tick in 0..ticks {
         for part in &mut parts {
-            bench.run_pass(part, cycles, (pass + 1, passes));
+            bench.run_tick(part, tick, ticks);
         }
     }
     bench.progress.clear();
@@ -334,6 +396,16 @@ enum Part {
     Throughput(ThroughputPart),
 }
 
+impl Part {
+    /// How each group's pairs are cut into passes.
+    fn slicings(&self) -> &[Slicing] {
+        match self {
+            Part::Latency(part) => &part.slicings,
+            Part::Throughput(part) => &part.slicings,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct LatencyPart {
     section: LatencySection,
@@ -341,6 +413,7 @@ struct LatencyPart {
     /// Idle-peer mode: the gap.
     gap: Option<Duration>,
     groups: Vec<Vec<Kind>>,
+    slicings: Vec<Slicing>,
     /// One group of every transport (idle peer).
     together: bool,
     failed: Vec<bool>,
@@ -351,6 +424,7 @@ struct ThroughputPart {
     section: ThroughputSection,
     size: usize,
     groups: Vec<Vec<Kind>>,
+    slicings: Vec<Slicing>,
     failed: Vec<bool>,
 }
 
@@ -395,6 +469,11 @@ impl Groups {
             .iter()
             .map(|subject| {
                 let mut group = self.references.clone();
+                // A transport with a baseline has a block of it in every
+                // cycle too, between the references and itself.
+                if let Some(baseline) = subject.baseline().filter(|b| !group.contains(b)) {
+                    group.push(baseline);
+                }
                 group.push(subject.clone());
                 group
             })
@@ -445,8 +524,9 @@ impl Run<'_> {
         };
         // Idle-peer blocks are long (a gap before every round trip): one
         // group holds every transport, each cycle a block on each.
-        let groups = self.groups(size, &references, idle_gap.is_some(), |t| {
-            idle_gap.is_none() || t.idles()
+        let groups = self.groups(size, &references, idle_gap.is_some(), |t| match idle_gap {
+            None => t.round_trips(),
+            Some(_) => t.idles(),
         });
         let (awake, sleeping) = match idle_gap {
             None => (
@@ -476,6 +556,10 @@ impl Run<'_> {
             size,
             gap: idle_gap,
             failed: vec![false; each.len()],
+            slicings: each
+                .iter()
+                .map(|g| plan.slicing(Mode::Latency, size, g.last().expect("not empty")))
+                .collect(),
             groups: each,
             together: groups.together,
         })
@@ -492,9 +576,12 @@ impl Run<'_> {
         );
         let mut names = vec![report::MEMCPY];
         names.extend(groups.rows.iter().map(|t| t.name()));
+        let awake_pairs = plan
+            .slicing(Mode::Throughput, size, &Kind::builtin(Builtin::ShmqSpin))
+            .pairs;
         let mut section = ThroughputSection::new(
             size,
-            plan.pairs,
+            (awake_pairs, plan.pairs),
             (awake, kernel, awake),
             classifier(self.one_cpu),
             &names,
@@ -507,22 +594,28 @@ impl Run<'_> {
             section,
             size,
             failed: vec![false; each.len()],
+            slicings: each
+                .iter()
+                .map(|g| plan.slicing(Mode::Throughput, size, g.last().expect("not empty")))
+                .collect(),
             groups: each,
         })
     }
 
-    /// Runs `cycles` cycles of every group of `part` that has not failed,
-    /// each with a new peer, in pass `pass` of `passes`.
-    fn run_pass(&self, part: &mut Part, cycles: u32, (pass, passes): (u32, u32)) {
+    /// Runs the pass due at tick `tick` of `ticks` of every group of
+    /// `part` that has not failed, each with a new peer.
+    fn run_tick(&self, part: &mut Part, tick: u32, ticks: u32) {
         let plan = &self.plan;
         let probe = !self.one_cpu;
         match part {
             Part::Latency(part) => {
                 let (size, gap) = (part.size, part.gap);
-                for (group, failed) in part.groups.iter().zip(&mut part.failed) {
-                    if *failed {
+                let each = part.groups.iter().zip(&mut part.failed).zip(&part.slicings);
+                for ((group, failed), slicing) in each {
+                    let Some((pass, cycles)) = slicing.at(tick, ticks).filter(|_| !*failed) else {
                         continue;
-                    }
+                    };
+                    let (pass, passes) = (pass + 1, slicing.passes);
                     let subject = group.last().expect("groups are not empty");
                     let what = if part.together { "all" } else { subject.name() };
                     self.progress.step(&format!(
@@ -567,10 +660,12 @@ impl Run<'_> {
                     plan.stream_counts(size, false),
                     plan.stream_counts(size, true),
                 );
-                for (group, failed) in part.groups.iter().zip(&mut part.failed) {
-                    if *failed {
+                let each = part.groups.iter().zip(&mut part.failed).zip(&part.slicings);
+                for ((group, failed), slicing) in each {
+                    let Some((pass, cycles)) = slicing.at(tick, ticks).filter(|_| !*failed) else {
                         continue;
-                    }
+                    };
+                    let (pass, passes) = (pass + 1, slicing.passes);
                     let subject = group.last().expect("groups are not empty");
                     self.progress.step(&format!(
                         "pass {pass}/{passes}: throughput, {}: {}",
@@ -645,6 +740,7 @@ fn describe_run(plan: &Plan, system: &affinity::System, pinning: &Pinning) -> St
             .int("idle_gap_us", plan.idle.map(|gap| gap.as_micros() as u64))
             .str("method", "paired")
             .int("pairs", Some(u64::from(plan.pairs)))
+            .int("stream_pairs", Some(u64::from(plan.stream_pairs)))
             .int("probe_size", Some(schedule::PROBE_SIZE as u64))
             .int("probe_round_trips", Some(schedule::PROBE_COUNTS.timed))
             .num("placement_fast_below_ns", Some(fast_below))
@@ -666,10 +762,13 @@ fn describe_run(plan: &Plan, system: &affinity::System, pinning: &Pinning) -> St
             "method",
             format!(
                 "paired blocks: each transport in one peer with the floor, in alternating \
-                 blocks (floor, transport, floor, ...), {} pairs per transport and size, \
-                 spread over the run in {} passes; a ratio per pair",
+                 blocks (floor, transport, floor, ...), {} pairs per transport and size \
+                 ({} for streams of up to 128 B on transports that stay awake), spread over \
+                 the run in {} passes ({}); a ratio per pair",
                 plan.pairs,
-                plan.pairs.min(PASSES)
+                plan.stream_pairs,
+                Slicing::new(plan.pairs, PASSES).passes,
+                Slicing::new(plan.stream_pairs, STREAM_PASSES).passes,
             ),
         ),
         (
@@ -716,8 +815,9 @@ fn describe_run(plan: &Plan, system: &affinity::System, pinning: &Pinning) -> St
         ),
         (
             "reading",
-            "ratios: median [q1-q3] over the pairs; absolute numbers pool all blocks \
-             and only say where they happened to run"
+            "ratios: median [q1-q3] over the pairs (throughput: over those of the placement \
+             most cycles ran in); absolute numbers pool all blocks and only say where they \
+             happened to run"
                 .to_owned(),
         ),
     ];

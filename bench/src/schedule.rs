@@ -12,7 +12,12 @@
 //!  latency:     floor | shmq-spin | floor | shmq-spin | ...
 //!  idle:        floor | uds | shmq-default | floor | uds | shmq-default | ...
 //!  throughput:  memcpy | ring | ring-record | shmq-spin | memcpy | ring | ...
+//!  mailbox:     floor | shmq-spin | shmq-mbx16-spin | floor | shmq-spin | ...
 //! ```
+//!
+//! A transport with a baseline (the mailboxes: shmq-spin) has a block of
+//! it in every cycle too, just before its own, so its ratio to the
+//! baseline is per cycle as well (see `report`).
 //!
 //! A block lasts well under a millisecond to a few milliseconds, so the
 //! blocks of one cycle run within the same host placement of the virtual
@@ -33,7 +38,9 @@ use std::io::Write;
 use std::time::Duration;
 
 use super::error::{Context, Error, Result};
-use super::measure::{BlockLatency, Copier, LatencyCounts, Next, PeerLine, StreamCounts};
+use super::measure::{
+    BlockLatency, BlockTime, Copier, LatencyCounts, Next, PeerLine, StreamCounts,
+};
 use super::peer::{self, Liveness, PeerArgs, Spawner};
 use super::transport::{Blocks, Kind, Link, Mode, open_all};
 
@@ -105,10 +112,10 @@ pub fn latency(
 pub struct ThroughputRun {
     /// The group, in block order (after memcpy).
     pub transports: Vec<Kind>,
-    /// Messages in the timed part of each transport's blocks.
+    /// Messages in the timed part of each transport's blocks (per sender).
     pub messages: Vec<u64>,
-    /// `elapsed_ns[cycle][i]`: the timed part of `transports[i]`'s block.
-    pub elapsed_ns: Vec<Vec<u64>>,
+    /// `times[cycle][i]`: the timed part of `transports[i]`'s block.
+    pub times: Vec<Vec<BlockTime>>,
     /// Copies in the timed part of each memcpy block.
     pub copies: u64,
     /// The timed part of each cycle's memcpy block.
@@ -154,9 +161,9 @@ pub fn throughput(
     let report = link.finish()?;
     let times = report
         .split_ascii_whitespace()
-        .map(str::parse::<u64>)
-        .collect::<Result<Vec<u64>, _>>()
-        .map_err(|_| Error::new(format!("the peer reported {:?}", report.trim())))?;
+        .map(BlockTime::parse)
+        .collect::<Option<Vec<BlockTime>>>()
+        .ok_or_else(|| Error::new(format!("the peer reported {:?}", report.trim())))?;
     let expected = cycles as usize * transports.len();
     if times.len() != expected {
         return Err(Error::new(format!(
@@ -167,9 +174,9 @@ pub fn throughput(
     Ok(ThroughputRun {
         transports: transports.to_vec(),
         messages: counts.iter().map(|c| c.messages).collect(),
-        elapsed_ns: times
+        times: times
             .chunks(transports.len())
-            .map(<[u64]>::to_vec)
+            .map(<[BlockTime]>::to_vec)
             .collect(),
         copies: copies.messages,
         memcpy_ns,
@@ -207,8 +214,8 @@ pub fn serve(args: &PeerArgs, kinds: &[Kind], live: Liveness) -> Result<()> {
         let next = match role {
             None => end.echo(line)?,
             Some(counts) => match end.receive(line, *counts)? {
-                Some(ns) => {
-                    times.push(ns.to_string());
+                Some(time) => {
+                    times.push(time.token());
                     Next::Switch
                 }
                 None => Next::Stop,

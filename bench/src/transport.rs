@@ -39,7 +39,9 @@ use clap::ValueEnum;
 
 use super::builtin::Builtin;
 use super::error::{Context, Error, Result};
-use super::measure::{self, BlockLatency, LatencyCounts, Line, Next, PeerLine, StreamCounts};
+use super::measure::{
+    self, BlockLatency, BlockTime, LatencyCounts, Line, Next, PeerLine, StreamCounts,
+};
 use super::peer::{self, Liveness, Peer, PeerArgs, Spawner};
 use super::schedule::{PROBE_COUNTS, PROBE_SIZE};
 use super::{floor, queue};
@@ -228,6 +230,18 @@ pub trait Setup {
     fn spins(&self) -> bool;
     /// See [`Transport::sleeps`].
     fn sleeps(&self) -> bool;
+    /// Whether it is measured in round trips (latency mode). Only some
+    /// built-in transports are not (a one-way mailbox of two senders).
+    fn round_trips(&self) -> bool {
+        true
+    }
+    /// The transport it is compared with block for block, besides the
+    /// references: a block of it runs in every cycle of this transport's
+    /// group, and the report gives this transport's ratio to it per pair
+    /// (the mailboxes against the plain queue). Built-in transports only.
+    fn baseline(&self) -> Option<Builtin> {
+        None
+    }
     /// Why it cannot carry `size`-byte messages on this machine, if it
     /// cannot (it is then not even tried).
     fn unfit(&self, _size: usize) -> Option<String> {
@@ -299,6 +313,17 @@ impl Kind {
     /// microseconds here), so its blocks carry fewer messages.
     pub fn sleeps(&self) -> bool {
         self.0.sleeps()
+    }
+
+    /// Whether it is measured in round trips.
+    pub fn round_trips(&self) -> bool {
+        self.0.round_trips()
+    }
+
+    /// The transport it is paired with block for block, if any (see
+    /// [`Setup::baseline`]).
+    pub fn baseline(&self) -> Option<Kind> {
+        self.0.baseline().map(Kind::builtin)
     }
 
     /// Why it cannot carry `size`-byte messages here, if it cannot.
@@ -415,8 +440,9 @@ pub trait Blocks {
     fn stop(&mut self, line: &mut Line) -> Result<()>;
     /// The peer's side of a latency block.
     fn echo(&mut self, line: &mut PeerLine) -> Result<Next>;
-    /// The peer's side of a throughput block.
-    fn receive(&mut self, line: &mut PeerLine, counts: StreamCounts) -> Result<Option<u64>>;
+    /// The peer's side of a throughput block: its time (`None` at the
+    /// stop message).
+    fn receive(&mut self, line: &mut PeerLine, counts: StreamCounts) -> Result<Option<BlockTime>>;
 }
 
 impl<E: Endpoint> Blocks for E {
@@ -441,8 +467,8 @@ impl<E: Endpoint> Blocks for E {
         measure::echo_block(self, line)
     }
 
-    fn receive(&mut self, line: &mut PeerLine, counts: StreamCounts) -> Result<Option<u64>> {
-        measure::receive_block(self, line, counts)
+    fn receive(&mut self, line: &mut PeerLine, counts: StreamCounts) -> Result<Option<BlockTime>> {
+        Ok(measure::receive_block(self, line, counts)?.map(BlockTime::alone))
     }
 }
 
@@ -456,6 +482,14 @@ pub fn unique_name() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     format!("shmq-bench-{}-{n}", std::process::id())
+}
+
+/// Where in `group` the transport under test (the last) has its
+/// baseline, if it has one there (see [`Setup::baseline`]).
+pub fn baseline_position(group: &[Kind]) -> Option<usize> {
+    let (subject, others) = group.split_last()?;
+    let baseline = subject.baseline()?;
+    others.iter().position(|t| *t == baseline)
 }
 
 /// `path` as a string, for the peer's command line.

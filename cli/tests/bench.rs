@@ -16,12 +16,13 @@ const SHMQ: &str = env!("CARGO_BIN_EXE_shmq");
 const RUN_LIMIT: Duration = Duration::from_secs(60);
 
 /// Every latency transport, in the order of the report.
-const LATENCY: [&str; 9] = [
+const LATENCY: [&str; 10] = [
     "floor",
     "floor-record",
     "shmq-spin",
     "shmq-default",
     "shmq-block",
+    "shmq-mbx16-spin",
     "uds",
     "pipe",
     "tcp",
@@ -40,14 +41,19 @@ const IDLE: [&str; 7] = [
 ];
 
 /// Every throughput subject.
-const THROUGHPUT: [&str; 6] = [
+const THROUGHPUT: [&str; 8] = [
     "memcpy",
     "floor",
     "floor-record",
     "shmq-spin",
     "shmq-default",
+    "shmq-mbx16-spin",
+    "shmq-mbx2",
     "uds",
 ];
+
+/// The mailboxes, each paired block for block with the plain queue.
+const MAILBOXES: [&str; 2] = ["shmq-mbx16-spin", "shmq-mbx2"];
 
 /// Pairs of blocks per transport in the test's run (`--rounds`).
 const PAIRS: u64 = 2;
@@ -168,6 +174,46 @@ fn check_pairs(record: &Value, ratio: &str, median_key: &str, pairs: u64) {
         }
     }
     assert_eq!(placed, pairs, "every pair has a placement: {record}");
+    // The headline: over the pairs of the placement most of the section's
+    // cycles ran in (this transport may have none there).
+    let headline = record["headline_placement"].as_str().expect("a placement");
+    assert!(["fast", "mid", "slow"].contains(&headline), "{record}");
+    if record["headline_pairs"].is_null() {
+        assert!(record["headline_median"].is_null(), "{record}");
+    } else {
+        let n = int(record, "headline_pairs");
+        assert_eq!(n, int(record, &format!("pairs_{headline}")), "{record}");
+        let (q1, median, q3) = (
+            num(record, "headline_q1"),
+            num(record, "headline_median"),
+            num(record, "headline_q3"),
+        );
+        assert!(0.0 < q1 && q1 <= median && median <= q3, "{record}");
+        assert_eq!(
+            median,
+            num(record, &format!("ratio_{headline}_median")),
+            "{record}"
+        );
+    }
+}
+
+/// Checks a mailbox's ratio to the plain queue paired with it in every
+/// cycle: `baseline` names it, over `pairs` pairs, quartiles in order,
+/// per placement where the pairs ran.
+fn check_baseline(record: &Value, pairs: u64) {
+    assert_eq!(record["baseline"], "shmq-spin", "{record}");
+    assert_eq!(int(record, "baseline_pairs"), pairs, "{record}");
+    let (q1, median, q3) = (
+        num(record, "baseline_ratio_q1"),
+        num(record, "baseline_ratio_median"),
+        num(record, "baseline_ratio_q3"),
+    );
+    assert!(0.0 < q1 && q1 <= median && median <= q3, "{record}");
+    for placement in ["fast", "mid", "slow"] {
+        let n = int(record, &format!("pairs_{placement}"));
+        let key = format!("baseline_ratio_{placement}_median");
+        assert_eq!(n > 0, record[&key].is_number(), "{key}: {record}");
+    }
 }
 
 /// Names in `dir` that this run (by its pid) created.
@@ -265,6 +311,24 @@ fn every_transport_gives_sane_records_and_a_plot() {
         );
         check_pairs(r, "p50/floor", "p50_vs_floor", pairs);
     }
+    // The mailbox's p50 is also paired with shmq-spin's in every cycle;
+    // the others have no baseline.
+    for transport in LATENCY {
+        let r = records(&all, "latency", transport)[0];
+        if transport == "shmq-mbx16-spin" {
+            check_baseline(r, PAIRS);
+        } else {
+            assert!(
+                r["baseline"].is_null() && r["baseline_ratio_median"].is_null(),
+                "{r}"
+            );
+        }
+        assert!(r["share_blocks"].is_null(), "{r}");
+    }
+    assert!(
+        records(&all, "latency", "shmq-mbx2").is_empty(),
+        "streams only"
+    );
     let floor = records(&all, "latency", "floor")[0];
     assert_eq!(num(floor, "p50_vs_floor"), 1.0);
     assert_eq!(num(floor, "ratio_q1"), 1.0);
@@ -294,7 +358,7 @@ fn every_transport_gives_sane_records_and_a_plot() {
         );
         check_pairs(r, "p50/floor", "p50_vs_floor", PAIRS);
     }
-    for transport in ["tcp", "mq"] {
+    for transport in ["tcp", "mq", "shmq-mbx16-spin", "shmq-mbx2"] {
         assert!(records(&all, "idle", transport).is_empty(), "{transport}");
     }
     let uds = records(&all, "idle", "uds")[0];
@@ -304,7 +368,7 @@ fn every_transport_gives_sane_records_and_a_plot() {
     assert!(num(default, "sleeps_per_msg") > 0.1, "{default}");
 
     // Throughput: memcpy and both ring floors in every group.
-    let groups = 3;
+    let groups = THROUGHPUT.len() as u64 - 3;
     for subject in THROUGHPUT {
         let found = records(&all, "throughput", subject);
         assert_eq!(found.len(), 1, "one throughput record for {subject}");
@@ -331,8 +395,48 @@ fn every_transport_gives_sane_records_and_a_plot() {
             "uds" => (PAIRS, SOCKET_STREAM),
             _ => (PAIRS, STREAM),
         };
-        assert_eq!(int(r, "samples"), pairs * per_block, "{r}");
+        if subject == "shmq-mbx2" {
+            // The messages taken while both senders were sending: at most
+            // all of both streams.
+            let samples = int(r, "samples");
+            assert!(
+                0 < samples && samples <= 2 * pairs * (per_block + per_block / 10),
+                "{r}"
+            );
+        } else {
+            assert_eq!(int(r, "samples"), pairs * per_block, "{r}");
+        }
         check_pairs(r, "rate/floor", "rate_vs_floor", pairs);
+        if MAILBOXES.contains(&subject) {
+            check_baseline(r, PAIRS);
+        } else {
+            assert!(
+                r["baseline"].is_null() && r["baseline_pairs"].is_null(),
+                "{r}"
+            );
+        }
+        if subject == "shmq-mbx2" {
+            assert_eq!(int(r, "share_blocks"), PAIRS, "{r}");
+            for lane in ["lane0", "lane1"] {
+                let (min, median, max) = (
+                    num(r, &format!("share_{lane}_min")),
+                    num(r, &format!("share_{lane}_median")),
+                    num(r, &format!("share_{lane}_max")),
+                );
+                assert!(
+                    0.0 <= min && min <= median && median <= max && max <= 1.0,
+                    "{r}"
+                );
+            }
+            // Each block's shares add up to one.
+            let (min0, max1) = (num(r, "share_lane0_min"), num(r, "share_lane1_max"));
+            assert!((min0 + max1 - 1.0).abs() < 0.01, "{r}");
+        } else {
+            assert!(
+                r["share_blocks"].is_null() && r["share_lane0_median"].is_null(),
+                "{r}"
+            );
+        }
     }
     let ring = records(&all, "throughput", "floor")[0];
     assert_eq!(num(ring, "rate_vs_floor"), 1.0);
@@ -387,6 +491,36 @@ fn the_tables_show_pairs_and_both_floors() {
         .find(|l| l.trim_start().starts_with("shmq-spin "))
         .expect("a shmq-spin row");
     assert!(row.contains('[') && row.contains(']'), "{row}");
+}
+
+#[test]
+fn the_mailboxes_are_paired_with_the_plain_queue() {
+    let (out, _) = bench(&[
+        "--iters",
+        "100",
+        "--rounds",
+        "3",
+        "--sizes",
+        "64",
+        "--mode",
+        "both",
+        "--transports",
+        "shmq-mbx16-spin,shmq-mbx2",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    for expected in [
+        "p50/shmq-spin, same cycles",
+        "rate/shmq-spin, same cycles",
+        "not derived through the floor",
+        "shmq-mbx2: share of each sender (3 blocks)",
+        "the sender on lane 0",
+        "the sender on lane 1",
+    ] {
+        assert!(report.contains(expected), "no {expected:?} in:\n{report}");
+    }
+    // shmq-spin is measured only as the mailboxes' baseline: no row.
+    assert!(!report.contains("\n  shmq-spin "), "{report}");
 }
 
 #[test]

@@ -17,13 +17,14 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use super::format::{format_ns, format_size, plural, render_table, three_digits};
-use super::pairs::{Classifier, Ratios, format_quartiles, quartiles};
+use super::pairs::{Classifier, Placement, Ratios, format_quartiles, quartiles};
 use super::{
-    FLOOR, Record, UDS, by_placement, format_sleeps, note_no_sleeps, note_skips, note_sleeps,
-    placement_table,
+    FLOOR, Record, UDS, baseline_table, by_placement, format_sleeps, headline_name, note_no_sleeps,
+    note_skips, note_sleeps, placement_table,
 };
 use crate::measure::{BlockLatency, LatencyCounts, median};
 use crate::schedule::LatencyRun;
+use crate::transport::baseline_position;
 
 /// A transport's pairs with one reference.
 #[derive(Debug, Default)]
@@ -55,6 +56,10 @@ struct Row {
     sleeps: Vec<f64>,
     /// Against each of the section's references, in order.
     versus: Vec<Versus>,
+    /// The transport paired with it in every cycle, if any, and the p50
+    /// ratio to it per pair.
+    baseline: Option<&'static str>,
+    vs_baseline: Ratios,
     skips: Vec<String>,
 }
 
@@ -110,6 +115,8 @@ impl LatencySection {
                 means: Vec::new(),
                 sleeps: Vec::new(),
                 versus: references.iter().map(|_| Versus::default()).collect(),
+                baseline: None,
+                vs_baseline: Ratios::default(),
                 skips: Vec::new(),
             })
             .collect();
@@ -158,13 +165,27 @@ impl LatencySection {
             .enumerate()
             .filter_map(|(i, n)| self.references.iter().position(|r| r == n).map(|k| (i, k)))
             .collect();
+        // The baseline's blocks count only in the subject's ratio to it.
+        let baseline = baseline_position(&run.transports);
+        let subject = names.len() - 1;
         for (cycle, &probe) in run.blocks.iter().zip(&run.probe_ns) {
             let placement = self.classifier.classify(probe);
             for (i, &name) in names.iter().enumerate() {
+                if Some(i) == baseline {
+                    continue;
+                }
                 let Some(row) = self.row_mut(name) else {
                     continue;
                 };
                 let block: &BlockLatency = &cycle[i];
+                if let (Some(j), true) = (baseline, i == subject) {
+                    row.baseline = Some(names[j]);
+                    row.vs_baseline.push(
+                        placement,
+                        median(&block.samples),
+                        median(&cycle[j].samples),
+                    );
+                }
                 record(&mut row.merged, &block.samples);
                 row.means.push(block.mean_ns);
                 for &(j, k) in &references {
@@ -224,9 +245,18 @@ impl LatencySection {
         (p50, p999)
     }
 
+    /// The placement most of the section's cycles ran in (the floor has a
+    /// block in every cycle), for the records' headline; `None` if the
+    /// cycles were not classified.
+    fn headline_placement(&self) -> Option<Placement> {
+        let floor = self.row(FLOOR)?;
+        self.versus(floor, FLOOR)?.p50.most_common()
+    }
+
     /// The JSON records, one per transport.
     pub fn json_lines(&self) -> Vec<String> {
         let classified = self.classifier != Classifier::Off;
+        let headline = self.headline_placement();
         self.rows
             .iter()
             .map(|row| {
@@ -256,6 +286,14 @@ impl LatencySection {
                             ratio_all: ratio,
                             by_placement: floor
                                 .and_then(|v| by_placement(&v.p50, classified && ratio.is_some())),
+                            headline_placement: Some(headline_name(headline)),
+                            headline: floor.and_then(|v| v.p50.in_placement(headline)),
+                            baseline: row.baseline,
+                            baseline_ratio: row.vs_baseline.all(),
+                            baseline_by_placement: by_placement(
+                                &row.vs_baseline,
+                                classified && row.baseline.is_some(),
+                            ),
                             ..Record::default()
                         }
                     }
@@ -366,6 +404,12 @@ impl LatencySection {
             self.classifier,
             &by_placement,
         ));
+        let paired: Vec<_> = self
+            .rows
+            .iter()
+            .filter_map(|row| Some((row.name, row.baseline?, &row.vs_baseline)))
+            .collect();
+        out.push_str(&baseline_table("p50", self.classifier, &paired));
         if through_floor && self.row(UDS).is_some_and(|r| r.merged.is_some()) {
             notes.push_str(
                 "  *: through the floor (the transport's median ratio to the floor over the socket's)\n",

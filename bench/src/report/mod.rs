@@ -72,6 +72,45 @@ struct Record {
     /// Throughput: the rate against the second floor (`ring-record`).
     rate_vs_floor_record: Option<f64>,
     ratio_record: Option<Quartiles>,
+    /// The transport paired with this one block for block in every cycle
+    /// (a mailbox's: the plain queue, `shmq-spin`)...
+    baseline: Option<&'static str>,
+    /// ...and this one's ratio to it (of the kind `ratio` names: p50 or
+    /// rate) over the pairs, and per placement.
+    baseline_ratio: Option<Quartiles>,
+    baseline_by_placement: Option<[(u64, Option<Quartiles>); 3]>,
+    /// The headline: the ratio named in `ratio` (and for throughput the
+    /// rate against `ring-record`) over the pairs of the placement most of
+    /// the section's cycles ran in (all pairs if unclassified), since a
+    /// median over a mix of placements is only as stable as the mix.
+    headline_placement: Option<&'static str>,
+    headline: Option<Quartiles>,
+    headline_record: Option<Quartiles>,
+    /// Two senders at once: blocks, and each lane's share of the messages
+    /// taken in a block (min, median, max over the blocks).
+    share_blocks: Option<u64>,
+    shares: Option<[Spread; 2]>,
+}
+
+/// The least, median and greatest of some values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Spread {
+    min: f64,
+    median: f64,
+    max: f64,
+}
+
+impl Spread {
+    fn of(values: &[f64]) -> Option<Spread> {
+        let q = pairs::quartiles(values)?;
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        Some(Spread {
+            min,
+            median: q.median,
+            max,
+        })
+    }
 }
 
 impl Record {
@@ -124,8 +163,53 @@ impl Record {
             json = quartiles(json, &format!("ratio_{}", placement.name()), q);
         }
         json = json.num("rate_vs_floor_record", self.rate_vs_floor_record);
-        quartiles(json, "ratio_record", self.ratio_record).finish()
+        json = quartiles(json, "ratio_record", self.ratio_record);
+        json = match self.baseline {
+            Some(name) => json.str("baseline", name),
+            None => json.null("baseline"),
+        };
+        json = json.int(
+            "baseline_pairs",
+            self.baseline
+                .map(|_| self.baseline_ratio.map_or(0, |q| q.n as u64)),
+        );
+        json = quartiles(json, "baseline_ratio", self.baseline_ratio);
+        for (i, placement) in Placement::ALL.into_iter().enumerate() {
+            let q = self.baseline_by_placement.and_then(|by| by[i].1);
+            json = json.num(
+                &format!("baseline_ratio_{}_median", placement.name()),
+                q.map(|q| q.median),
+            );
+        }
+        json = match self.headline_placement {
+            Some(name) => json.str("headline_placement", name),
+            None => json.null("headline_placement"),
+        };
+        json = json.int("headline_pairs", self.headline.map(|q| q.n as u64));
+        json = quartiles(json, "headline", self.headline);
+        json = quartiles(json, "headline_record", self.headline_record);
+        json = json.int("share_blocks", self.share_blocks);
+        let shares = match self.shares {
+            Some([a, b]) => [Some(a), Some(b)],
+            None => [None, None],
+        };
+        for (lane, spread) in shares.into_iter().enumerate() {
+            json = json
+                .num(&format!("share_lane{lane}_min"), spread.map(|s| s.min))
+                .num(
+                    &format!("share_lane{lane}_median"),
+                    spread.map(|s| s.median),
+                )
+                .num(&format!("share_lane{lane}_max"), spread.map(|s| s.max));
+        }
+        json.finish()
     }
+}
+
+/// The name of a headline placement in the output: the placement, or
+/// `all` when the pairs were not classified.
+fn headline_name(placement: Option<Placement>) -> &'static str {
+    placement.map_or("all", Placement::name)
 }
 
 /// `ratios` per placement, for a record, if pairs were classified.
@@ -168,6 +252,51 @@ fn placement_table(what: &str, classifier: Classifier, rows: &[(&'static str, &R
         table.push(line);
     }
     render_table(&table)
+}
+
+/// The table of the ratios to a baseline (the transport paired with each
+/// of `rows` in every cycle of its group), when there are any: a row per
+/// transport, over all pairs and per placement seen, each cell `median
+/// [q1-q3] (pairs)`, and a line that says how they were taken.
+fn baseline_table(
+    what: &str,
+    classifier: Classifier,
+    rows: &[(&'static str, &'static str, &Ratios)],
+) -> String {
+    let rows: Vec<_> = rows.iter().filter(|(_, _, r)| r.all().is_some()).collect();
+    let Some(&&(_, baseline, _)) = rows.first() else {
+        return String::new();
+    };
+    let seen: Vec<Placement> = Placement::ALL
+        .into_iter()
+        .filter(|&p| rows.iter().any(|(_, _, r)| r.has(p)))
+        .collect();
+    let cell = |q: Option<Quartiles>| match q {
+        Some(q) => format!("{} ({})", format_quartiles(Some(q)), q.n),
+        None => "-".to_owned(),
+    };
+    let mut table = vec![
+        [format!("{what}/{baseline}, same cycles"), "all".to_owned()]
+            .into_iter()
+            .chain(
+                seen.iter()
+                    .map(|&p| format!("{} ({})", p.name(), classifier.bounds(p))),
+            )
+            .collect::<Vec<_>>(),
+    ];
+    for (name, _, ratios) in &rows {
+        let mut line = vec![(*name).to_owned(), cell(ratios.all())];
+        line.extend(seen.iter().map(|&p| cell(ratios.at(p))));
+        table.push(line);
+    }
+    let mut out = render_table(&table);
+    let _ = writeln!(
+        out,
+        "  {what}/{baseline}: the group of each of these runs a {baseline} block in every \
+         cycle too, so the ratio is taken per cycle, blocks milliseconds apart, not derived \
+         through the floor"
+    );
+    out
 }
 
 /// A note under a table for a transport that was skipped.

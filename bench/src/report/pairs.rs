@@ -162,6 +162,24 @@ impl Ratios {
         )
     }
 
+    /// The placement most pairs ran in (the first of the most, in the
+    /// order fast, mid, slow), if any was classified.
+    pub fn most_common(&self) -> Option<Placement> {
+        let count = |p: Placement| self.0.iter().filter(|(q, _)| *q == Some(p)).count();
+        Placement::ALL
+            .into_iter()
+            .filter(|&p| count(p) > 0)
+            .max_by_key(|&p| (count(p), std::cmp::Reverse(p as u8)))
+    }
+
+    /// Over the pairs in `placement`, or over all if `None`.
+    pub fn in_placement(&self, placement: Option<Placement>) -> Option<Quartiles> {
+        match placement {
+            Some(p) => self.at(p),
+            None => self.all(),
+        }
+    }
+
     /// Whether any pair ran in `placement`.
     pub fn has(&self, placement: Placement) -> bool {
         self.0.iter().any(|(p, _)| *p == Some(placement))
@@ -206,5 +224,11 @@ mod tests {
         assert_eq!(ratios.all().unwrap().n, 2);
         assert!(ratios.has(Placement::Slow) && !ratios.has(Placement::Mid));
         assert_eq!(ratios.at(Placement::Fast).unwrap().median, 2.0);
+        assert_eq!(ratios.most_common(), Some(Placement::Fast));
+        ratios.push(Some(Placement::Slow), 3.0, 1.0);
+        assert_eq!(ratios.most_common(), Some(Placement::Slow));
+        assert_eq!(ratios.in_placement(Some(Placement::Slow)).unwrap().n, 2);
+        assert_eq!(ratios.in_placement(None).unwrap().n, 3);
+        assert_eq!(Ratios::default().most_common(), None);
     }
 }

@@ -9,13 +9,14 @@
 use super::format::{
     format_bytes_rate, format_count, format_ns, format_size, plural, render_table,
 };
-use super::pairs::{Classifier, Ratios, format_quartiles, quartiles};
+use super::pairs::{Classifier, Placement, Ratios, format_quartiles, quartiles};
 use super::{
-    FLOOR, FLOOR_RECORD, MEMCPY, Record, by_placement, format_sleeps, note_skips, note_sleeps,
-    placement_table,
+    FLOOR, FLOOR_RECORD, MEMCPY, Record, Spread, baseline_table, by_placement, format_sleeps,
+    headline_name, note_skips, note_sleeps, placement_table,
 };
 use crate::measure::StreamCounts;
 use crate::schedule::ThroughputRun;
+use crate::transport::baseline_position;
 
 /// One subject's throughput over its blocks.
 #[derive(Debug)]
@@ -28,6 +29,12 @@ struct Row {
     vs_floor: Ratios,
     vs_record: Ratios,
     vs_memcpy: Ratios,
+    /// The transport paired with it in every cycle, if any, and the rate
+    /// ratio to it per pair.
+    baseline: Option<&'static str>,
+    vs_baseline: Ratios,
+    /// Two senders at once: lane 0's share of the messages per block.
+    shares: Vec<f64>,
     skips: Vec<String>,
 }
 
@@ -41,7 +48,8 @@ impl Row {
 #[derive(Debug)]
 pub struct ThroughputSection {
     size: usize,
-    pairs: u32,
+    /// Pairs per transport: transports that stay awake, and the socket.
+    pairs: (u32, u32),
     /// A block's messages: transports without a system call per message,
     /// and the socket.
     awake: StreamCounts,
@@ -56,7 +64,7 @@ impl ThroughputSection {
     /// transports), in this order.
     pub fn new(
         size: usize,
-        pairs: u32,
+        pairs: (u32, u32),
         (awake, kernel, copies): (StreamCounts, StreamCounts, StreamCounts),
         classifier: Classifier,
         names: &[&'static str],
@@ -71,6 +79,9 @@ impl ThroughputSection {
                 vs_floor: Ratios::default(),
                 vs_record: Ratios::default(),
                 vs_memcpy: Ratios::default(),
+                baseline: None,
+                vs_baseline: Ratios::default(),
+                shares: Vec::new(),
                 skips: Vec::new(),
             })
             .collect();
@@ -101,13 +112,16 @@ impl ThroughputSection {
         // memcpy first, then the group's transports.
         let mut names = vec![MEMCPY];
         names.extend(run.transports.iter().map(|t| t.name()));
-        let mut messages = vec![run.copies];
-        messages.extend(&run.messages);
         let position = |name: &str| names.iter().position(|&n| n == name);
         let (floor, record) = (position(FLOOR), position(FLOOR_RECORD));
-        for (c, times) in run.elapsed_ns.iter().enumerate() {
+        // The baseline's blocks count only in the subject's ratio to it.
+        let baseline = baseline_position(&run.transports).map(|j| j + 1);
+        let subject = names.len() - 1;
+        for (c, times) in run.times.iter().enumerate() {
             let mut elapsed = vec![run.memcpy_ns[c]];
-            elapsed.extend(times);
+            elapsed.extend(times.iter().map(|t| t.ns));
+            let mut messages = vec![run.copies];
+            messages.extend(times.iter().zip(&run.messages).map(|(t, &m)| t.messages(m)));
             let rates: Vec<f64> = messages
                 .iter()
                 .zip(&elapsed)
@@ -115,6 +129,9 @@ impl ThroughputSection {
                 .collect();
             let placement = self.classifier.classify(run.probe_ns[c]);
             for (i, &name) in names.iter().enumerate() {
+                if Some(i) == baseline {
+                    continue;
+                }
                 let Some(row) = self.row_mut(name) else {
                     continue;
                 };
@@ -127,6 +144,15 @@ impl ThroughputSection {
                     row.vs_record.push(placement, rates[i], rates[r]);
                 }
                 row.vs_memcpy.push(placement, rates[i], rates[0]);
+                if let (Some(j), true) = (baseline, i == subject) {
+                    row.baseline = Some(names[j]);
+                    row.vs_baseline.push(placement, rates[i], rates[j]);
+                }
+                if let Some([a, b]) = i.checked_sub(1).and_then(|t| times[t].lanes)
+                    && a + b > 0
+                {
+                    row.shares.push(a as f64 / (a + b) as f64);
+                }
             }
         }
         for (transport, sleeps) in run.transports.iter().zip(&run.sleeps) {
@@ -136,9 +162,20 @@ impl ThroughputSection {
         }
     }
 
+    /// The placement of the headline ratios: the one most of the
+    /// section's cycles ran in (the floor has a block in every cycle);
+    /// `None` if the cycles were not classified.
+    fn headline_placement(&self) -> Option<Placement> {
+        self.rows
+            .iter()
+            .find(|row| row.name == FLOOR)
+            .and_then(|row| row.vs_floor.most_common())
+    }
+
     /// The JSON records, one per subject.
     pub fn json_lines(&self) -> Vec<String> {
         let classified = self.classifier != Classifier::Off;
+        let headline = self.headline_placement();
         self.rows
             .iter()
             .map(|row| {
@@ -166,6 +203,21 @@ impl ThroughputSection {
                             ),
                             rate_vs_floor_record: record_ratio.map(|q| q.median),
                             ratio_record: record_ratio,
+                            headline_placement: Some(headline_name(headline)),
+                            headline: row.vs_floor.in_placement(headline),
+                            headline_record: row.vs_record.in_placement(headline),
+                            baseline: row.baseline,
+                            baseline_ratio: row.vs_baseline.all(),
+                            baseline_by_placement: by_placement(
+                                &row.vs_baseline,
+                                classified && row.baseline.is_some(),
+                            ),
+                            share_blocks: (!row.shares.is_empty())
+                                .then_some(row.shares.len() as u64),
+                            shares: Spread::of(&row.shares).map(|first| {
+                                let second: Vec<f64> = row.shares.iter().map(|s| 1.0 - s).collect();
+                                [first, Spread::of(&second).expect("as many as the first")]
+                            }),
                             ..Record::default()
                         }
                     }
@@ -179,31 +231,46 @@ impl ThroughputSection {
     pub fn render(&self, pinned: bool) -> String {
         let counts =
             |c: StreamCounts| format!("{} messages after {} warm-up", c.messages, c.warmup);
+        let (awake_pairs, kernel_pairs) = self.pairs;
+        let cycles = if awake_pairs == kernel_pairs {
+            plural(u64::from(awake_pairs), "cycle")
+        } else {
+            format!(
+                "{} (uds: {})",
+                plural(u64::from(awake_pairs), "cycle"),
+                kernel_pairs
+            )
+        };
+        let headline = self.headline_placement();
         let mut out = format!(
-            "\nThroughput, {} messages: one way, timed by the receiver. Per transport {} \
+            "\nThroughput, {} messages: one way, timed by the receiver. Per transport {cycles} \
              of blocks in the same peer: memcpy (one thread, same buffers), floor (ring), \
              floor-record (ring-record), the transport. A block: {}; uds: {}; memcpy: {} \
-             copies\n",
+             copies. Ratios: over the pairs in {}\n",
             format_size(self.size),
-            plural(u64::from(self.pairs), "cycle"),
             counts(self.awake),
             counts(self.kernel),
             self.copies.messages,
+            match headline {
+                Some(p) => format!(
+                    "the {} placement, the one most cycles ran in (a median over a mix of \
+                     placements is only as stable as the mix; every placement below)",
+                    p.name()
+                ),
+                None => "every placement".to_owned(),
+            },
         );
-        let mut table = vec![
-            [
-                "transport",
-                "msgs/s",
-                "bytes/s",
-                "ns/msg",
-                "vs floor",
-                "vs floor-record",
-                "vs memcpy",
-                "sleeps/msg",
-            ]
-            .map(String::from)
-            .to_vec(),
-        ];
+        let suffix = headline.map_or(String::new(), |p| format!(" ({})", p.name()));
+        let mut table = vec![vec![
+            "transport".to_owned(),
+            "msgs/s".to_owned(),
+            "bytes/s".to_owned(),
+            "ns/msg".to_owned(),
+            format!("vs floor{suffix}"),
+            format!("vs floor-record{suffix}"),
+            format!("vs memcpy{suffix}"),
+            "sleeps/msg".to_owned(),
+        ]];
         let mut notes = String::new();
         let (mut by_floor, mut by_record) = (Vec::new(), Vec::new());
         for row in &self.rows {
@@ -217,9 +284,9 @@ impl ThroughputSection {
                     format_count(rate),
                     format_bytes_rate(rate * self.size as f64),
                     format_ns(1e9 / rate),
-                    format_quartiles(row.vs_floor.all()),
-                    format_quartiles(row.vs_record.all()),
-                    format_quartiles(row.vs_memcpy.all()),
+                    format_quartiles(row.vs_floor.in_placement(headline)),
+                    format_quartiles(row.vs_record.in_placement(headline)),
+                    format_quartiles(row.vs_memcpy.in_placement(headline)),
                     format_sleeps(&row.sleeps),
                 ]);
                 if row.name != FLOOR && row.name != MEMCPY {
@@ -239,7 +306,54 @@ impl ThroughputSection {
             self.classifier,
             &by_record,
         ));
+        let paired: Vec<_> = self
+            .rows
+            .iter()
+            .filter_map(|row| Some((row.name, row.baseline?, &row.vs_baseline)))
+            .collect();
+        out.push_str(&baseline_table("rate", self.classifier, &paired));
+        for row in &self.rows {
+            out.push_str(&shares_table(row.name, &row.shares));
+        }
         out.push_str(&notes);
         out
     }
+}
+
+/// The shares of two senders at once, per lane, under the table: min,
+/// median and max over the blocks of `name` (lane 0's share in `shares`).
+fn shares_table(name: &str, shares: &[f64]) -> String {
+    let Some(first) = Spread::of(shares) else {
+        return String::new();
+    };
+    let second: Vec<f64> = shares.iter().map(|s| 1.0 - s).collect();
+    let second = Spread::of(&second).expect("as many as the first");
+    let mut table = vec![
+        [
+            format!(
+                "{name}: share of each sender ({})",
+                plural(shares.len() as u64, "block")
+            ),
+            "min".to_owned(),
+            "median".to_owned(),
+            "max".to_owned(),
+        ]
+        .to_vec(),
+    ];
+    for (lane, spread) in [first, second].into_iter().enumerate() {
+        table.push(vec![
+            format!("the sender on lane {lane}"),
+            format!("{:.3}", spread.min),
+            format!("{:.3}", spread.median),
+            format!("{:.3}", spread.max),
+        ]);
+    }
+    let mut out = render_table(&table);
+    out.push_str(&format!(
+        "  {name}: two threads of the parent, each with a sender of its own, send at once \
+         (both on the parent's CPU, taking turns of up to 1024 messages, so both lanes stay \
+         full); the share is of the messages the peer's receiver took while \
+         both were sending, per block\n"
+    ));
+    out
 }
