@@ -697,6 +697,41 @@ impl Receiver {
             .map_err(Stop::into_recv)
     }
 
+    /// How many messages in a row a mailbox's receiver takes from one
+    /// sender lane that has more, before it serves the next lane
+    /// (default 32). Lanes are served round-robin by such quanta: with two
+    /// busy senders each gets half the messages, in runs of this many; a
+    /// busy sender delays the others by at most this many messages per
+    /// round; and a receiver with one busy sender among many idle lanes
+    /// looks at the idle ones once per quantum, not once per message. 1 is
+    /// strict message-by-message alternation; 0 counts as 1. No effect on
+    /// a plain queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mailbox = shmq::QueueBuilder::in_process().senders(2).create()?;
+    /// let mut rx = mailbox.receiver()?;
+    /// rx.set_lane_quantum(1);
+    /// let (mut a, mut b) = (mailbox.sender()?, mailbox.sender()?);
+    /// for i in 0..2u8 {
+    ///     a.send(&[i])?;
+    ///     b.send(&[i])?;
+    /// }
+    /// let lanes: Vec<usize> = (0..4).map(|_| rx.recv_from().map(|(s, _)| s.lane())).collect::<Result<_, _>>()?;
+    /// assert_eq!(lanes, [a.lane(), b.lane(), a.lane(), b.lane()]);
+    /// # Ok(()) }
+    /// ```
+    pub fn set_lane_quantum(&mut self, messages: u32) {
+        self.inner.quantum = messages.max(1);
+    }
+
+    /// The lane quantum ([`set_lane_quantum`](Self::set_lane_quantum)).
+    pub fn lane_quantum(&self) -> u32 {
+        self.inner.quantum
+    }
+
     /// Who sent the last message this receiver received (by any call), or
     /// the messages of the batch it holds: a [`Batch`] holds one sender's
     /// messages. `None` before the first.

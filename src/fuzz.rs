@@ -109,6 +109,8 @@ pub fn drain_lanes(
     let Ok(mut rx) = Consumer::attach(region, WaitStrategy::Spin) else {
         return (0, Vec::new());
     };
+    // The fuzz crate's model serves the lanes strictly in turn.
+    rx.quantum = 1;
     let mut delivered = 0;
     let mut per_lane = vec![0; lanes.len()];
     for _ in 0..4 * slot_count * lanes.len() {

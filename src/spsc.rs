@@ -803,6 +803,10 @@ enum Found {
     Assembled,
 }
 
+/// Messages a mailbox's receiver takes in a row from one lane that has
+/// more before it looks at the next (`Receiver::set_lane_quantum`).
+pub(crate) const DEFAULT_LANE_QUANTUM: u32 = 32;
+
 /// Polls that a receiver waiting after a record of several slots spends
 /// watching `head` before it watches the next commit word (see
 /// `Consumer::next_record`): about 100 ns of pauses here, time for the
@@ -854,6 +858,12 @@ pub(crate) struct Consumer {
     /// The lane to look at first: the one after the last lane served, so a
     /// busy sender cannot starve the others.
     next_lane: usize,
+    /// Messages served in a row from lane `next_lane`; at `quantum` the
+    /// receiver moves on to the next lane.
+    run: u32,
+    /// Messages a lane may be served in a row while it has more, before
+    /// the receiver looks at the next lane (see `served`).
+    pub(crate) quantum: u32,
     /// The lane of the last message received (and of a batch in progress).
     current: usize,
     /// Whether a message has been received (or a batch started) yet.
@@ -932,6 +942,8 @@ impl Consumer {
             token,
             lanes: lanes.into_boxed_slice(),
             next_lane: 0,
+            run: 0,
+            quantum: DEFAULT_LANE_QUANTUM,
             current: 0,
             served: false,
             poisoned: None,
@@ -1265,6 +1277,25 @@ impl Consumer {
         }
     }
 
+    /// Notes that a message (or a batch) of lane `i` was served: the next
+    /// look starts at lane `i` again until it has been served `quantum`
+    /// times in a row, then at the lane after it. Round-robin by quanta
+    /// (deficit round-robin with equal shares): with one busy sender among
+    /// idle lanes the receiver does not look at every idle lane between two
+    /// of its messages, and a busy sender still holds up the others by at
+    /// most `quantum` messages each round.
+    #[inline]
+    fn served_lane(&mut self, i: usize) {
+        let n = self.lanes.len();
+        self.run = if i == self.next_lane { self.run + 1 } else { 1 };
+        if self.run >= self.quantum {
+            self.next_lane = if i + 1 == n { 0 } else { i + 1 };
+            self.run = 0;
+        } else {
+            self.next_lane = i;
+        }
+    }
+
     /// Finds the next whole message on any lane, round-robin from the lane
     /// after the last one served. A lane whose sender is in the middle of a
     /// fragmented message is left until its next fragment is there, and
@@ -1278,7 +1309,7 @@ impl Consumer {
                 if self.peek(i) != 0 {
                     match self.find_message(i, Deadline::Now) {
                         Ok(found) => {
-                            self.next_lane = if i + 1 == n { 0 } else { i + 1 };
+                            self.served_lane(i);
                             return Ok((i, found));
                         }
                         // Only padding or a `Hello`, or a chain not yet
@@ -1418,7 +1449,7 @@ impl Consumer {
                 if self.peek(i) != 0 {
                     match self.batch_start_lane(i, Deadline::Now) {
                         Ok(start) => {
-                            self.next_lane = if i + 1 == n { 0 } else { i + 1 };
+                            self.served_lane(i);
                             return Ok(start);
                         }
                         Err(Stop::WouldBlock) => {}

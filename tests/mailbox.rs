@@ -127,9 +127,32 @@ fn lanes_are_served_round_robin() {
             tx.send(&[k as u8, i]).unwrap();
         }
     }
+    // Strict alternation with a quantum of one message.
+    rx.set_lane_quantum(1);
     let order: Vec<usize> = (0..9).map(|_| rx.recv_from().unwrap().0.lane()).collect();
     assert_eq!(order, [0, 1, 2, 0, 1, 2, 0, 1, 2]);
     assert_eq!(rx.last_sender().map(|s| s.lane()), Some(2));
+}
+
+/// By default a lane is served up to 32 messages in a row while it has
+/// more, then the next lane's turn comes.
+#[test]
+fn lanes_are_served_by_quanta() {
+    let q = in_process(3, 64);
+    let mut rx = q.receiver().unwrap();
+    assert_eq!(rx.lane_quantum(), 32);
+    let mut senders: Vec<_> = (0..3).map(|_| q.sender().unwrap()).collect();
+    for (k, tx) in senders.iter_mut().enumerate() {
+        let n = if k == 0 { 40 } else { 3 };
+        for i in 0..n {
+            tx.send(&[k as u8, i]).unwrap();
+        }
+    }
+    let order: Vec<usize> = (0..46).map(|_| rx.recv_from().unwrap().0.lane()).collect();
+    let mut expected = vec![0; 32];
+    expected.extend([1, 1, 1, 2, 2, 2]);
+    expected.extend([0; 8]);
+    assert_eq!(order, expected);
 }
 
 /// A sender in the middle of a message longer than its lane does not hold
