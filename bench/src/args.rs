@@ -112,8 +112,12 @@ fn parse_cpus(text: &str) -> Result<(usize, usize), String> {
 
 /// Parses a byte count: digits with an optional K, M or G suffix (powers
 /// of 1024; `KiB`, `MiB`, `GiB` also accepted), as the `shmq` tool's
-/// options take them.
-pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+/// options take them (the tool uses this one).
+///
+/// ```
+/// assert_eq!(shmq_bench::parse_size("64K"), Ok(64 << 10));
+/// ```
+pub fn parse_size(text: &str) -> Result<u64, String> {
     let lower = text.trim().to_ascii_lowercase();
     let digits_end = lower
         .find(|c: char| !c.is_ascii_digit())

@@ -309,7 +309,7 @@ use std::ffi::OsString;
 use self::builtin::Builtin;
 use self::transport::Kind;
 
-pub use self::args::BenchArgs;
+pub use self::args::{BenchArgs, parse_size};
 pub use self::error::{Context, Error, Result, RunError};
 pub use self::peer::{Liveness, PeerArgs, spin_until};
 pub use self::transport::{Endpoint, Mode, Transport, unique_name};

@@ -392,28 +392,9 @@ impl Wait {
     }
 }
 
-/// Parses a byte count or number: digits with an optional K, M or G
-/// suffix (powers of 1024; `KiB`, `MiB`, `GiB` also accepted).
-fn parse_size(text: &str) -> Result<u64, String> {
-    let lower = text.trim().to_ascii_lowercase();
-    let digits_end = lower
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(lower.len());
-    let (digits, suffix) = lower.split_at(digits_end);
-    let shift = match suffix {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        _ => return Err(format!("unknown unit {suffix:?} (use K, M or G)")),
-    };
-    let value: u64 = digits
-        .parse()
-        .map_err(|_| "expected a whole number such as 4096 or 64K".to_owned())?;
-    value
-        .checked_mul(1 << shift)
-        .ok_or_else(|| "number too large".to_owned())
-}
+// Byte counts and numbers: digits with an optional K, M or G suffix
+// (powers of 1024), parsed as `shmq bench` parses them.
+use shmq_bench::parse_size;
 
 /// Parses `--slot-size`: a byte count that is a multiple of 64 from 64 to
 /// `--senders`: 1 to 64 sender lanes.

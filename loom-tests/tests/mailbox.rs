@@ -10,6 +10,7 @@
 
 use loom::thread;
 use shmq::{OpenErrorKind, QueueBuilder, RecvError, WaitStrategy};
+use shmq_loom_tests::model;
 
 /// An in-process mailbox of `senders` lanes of `slots` slots of 64 bytes,
 /// whose ends block on the futex (no spinning under loom).
@@ -22,14 +23,6 @@ fn mailbox(senders: usize, slots: usize) -> shmq::Queue {
         .wait_strategy(WaitStrategy::Block)
         .create()
         .expect("valid in-process mailbox")
-}
-
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
-    }
-    builder.check(f);
 }
 
 /// Proves: senders that attach at the same time get lanes of their own,

@@ -16,6 +16,7 @@
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
 use shmq::{QueueBuilder, RecvError, SendError, TryRecvError, WaitStrategy};
+use shmq_loom_tests::model;
 use std::sync::Arc;
 
 /// An in-process queue of `slots` slots of 64 bytes (48-byte payload per
@@ -28,14 +29,6 @@ fn queue(slots: usize, max_message: u64) -> shmq::Queue {
         .wait_strategy(WaitStrategy::Block)
         .create()
         .expect("valid in-process queue")
-}
-
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
-    }
-    builder.check(f);
 }
 
 /// Proves: messages published by the sender arrive in FIFO order with the
