@@ -5,14 +5,11 @@
 use std::sync::Arc;
 
 use crate::error::{OpenError, OpenErrorKind, Stop};
-use crate::layout::{Config, HEADER_SIZE, Header, LANE_HEADER_SIZE, MAX_LANES};
+use crate::layout::{Config, HEADER_SIZE, Header, MAX_HEADER_SIZE as MAX_HEADER};
 use crate::segment::{Region, validate_header};
 use crate::spsc::Consumer;
 use crate::sync::Ordering::Relaxed;
 use crate::wait::{Deadline, WaitStrategy};
-
-/// Largest header (the fixed part and every lane's).
-const MAX_HEADER: usize = HEADER_SIZE + MAX_LANES * LANE_HEADER_SIZE;
 
 /// Validates `image` as the header of a segment file of `image.len()`
 /// bytes, as `open` does. Never panics.

@@ -78,6 +78,12 @@ pub(crate) const READY: u32 = u32::from_le_bytes(*b"REDY");
 pub(crate) const HEADER_SIZE: usize = 256;
 /// Size of one lane's header.
 pub(crate) const LANE_HEADER_SIZE: usize = 384;
+/// Offset of lane `lane`'s header in the segment.
+pub(crate) const fn lane_header_offset(lane: usize) -> usize {
+    HEADER_SIZE + lane * LANE_HEADER_SIZE
+}
+/// Largest header: the fixed part and [`MAX_LANES`] lane headers.
+pub(crate) const MAX_HEADER_SIZE: usize = lane_header_offset(MAX_LANES);
 /// Most sender lanes a queue can have (one bit each in
 /// [`ReceiverLine::ready_lanes`]).
 pub(crate) const MAX_LANES: usize = 64;
@@ -364,7 +370,7 @@ impl Config {
     /// Bytes of the header, lane headers included; the first lane's slots
     /// start here.
     pub(crate) fn header_size(&self) -> usize {
-        HEADER_SIZE + LANE_HEADER_SIZE * self.lanes
+        lane_header_offset(self.lanes)
     }
 
     /// Offset of lane `lane`'s slots in the segment.

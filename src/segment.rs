@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use crate::error::{OpenError, OpenErrorKind};
 use crate::layout::{
-    Config, Flavour, HEADER_SIZE, Header, LANE_HEADER_SIZE, LaneHeader, MAGIC, MAX_LANES, READY,
-    VERSION,
+    Config, Flavour, HEADER_SIZE, Header, LaneHeader, MAGIC, MAX_HEADER_SIZE, READY, VERSION,
+    lane_header_offset,
 };
 use crate::sync::Ordering::{Acquire, Relaxed};
 use crate::sync::SlotMemory;
@@ -179,10 +179,7 @@ impl Region {
                 // SAFETY: lane headers lie at 128-aligned offsets below
                 // `header_size`, within the segment; never null.
                 header: unsafe {
-                    NonNull::new_unchecked(
-                        base.add(HEADER_SIZE + i * LANE_HEADER_SIZE)
-                            .cast::<LaneHeader>(),
-                    )
+                    NonNull::new_unchecked(base.add(lane_header_offset(i)).cast::<LaneHeader>())
                 },
                 // SAFETY: lane `i`'s slots are `ring_bytes` bytes at
                 // `ring_offset(i)` (64-aligned: every size before it is a
@@ -436,7 +433,7 @@ impl HeaderView {
     /// The header of lane `index` (`index < config().lanes`).
     pub(crate) fn lane(&self, index: usize) -> &LaneHeader {
         assert!(index < self.config.lanes, "lane index out of range");
-        let offset = HEADER_SIZE + index * LANE_HEADER_SIZE;
+        let offset = lane_header_offset(index);
         // SAFETY: the header was validated: the file (and so the mapping,
         // `min(size, MAX_HEADER_SIZE)` bytes) holds `header_size` bytes, of
         // which lane `index`'s header is a 128-aligned part; `LaneHeader`
@@ -448,9 +445,6 @@ impl HeaderView {
         self.created
     }
 }
-
-/// Largest header: the fixed part and [`MAX_LANES`] lane headers.
-const MAX_HEADER_SIZE: usize = HEADER_SIZE + MAX_LANES * LANE_HEADER_SIZE;
 
 /// Checks every header field of a ready segment of `file_size` bytes and
 /// returns the configuration it describes.
