@@ -230,6 +230,36 @@ fn send_liveness_look(state: &mut WaitState) -> bool {
     due
 }
 
+/// What one poll of [`wait_until`] must cover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Look {
+    /// Also ask whether the peer process is alive.
+    pub(crate) liveness: bool,
+    /// Look at everything waited for. Set for the look right after
+    /// registering to sleep (the re-check of the sleep handshake, which
+    /// must see any publication the waker did not wake us for), after a
+    /// wake-up, and with `liveness`. A spin poll without it may look at the
+    /// likeliest part only (a mailbox: the lane it served last), as long as
+    /// it looks at all of it every few polls.
+    pub(crate) thorough: bool,
+}
+
+impl Look {
+    /// A spin poll.
+    const SPIN: Look = Look {
+        liveness: false,
+        thorough: false,
+    };
+
+    /// A thorough look, with a liveness check or without.
+    const fn thorough(liveness: bool) -> Look {
+        Look {
+            liveness,
+            thorough: true,
+        }
+    }
+}
+
 /// Where a waiter sleeps.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Bed<'a> {
@@ -254,10 +284,12 @@ pub(crate) struct Bed<'a> {
 /// the receiver free a batch meanwhile, which the sender then fills without
 /// looking at all; it notices room at most about a microsecond late.
 ///
-/// `poll(check_liveness)` returns `None` while the condition is false and
-/// the peer is still there, `Some(Ok)` when it holds and `Some(Err)` to
-/// stop. When `check_liveness` is true it should also ask whether the peer
-/// process is alive (a `/proc` read), which it is told at most once a slice.
+/// `poll(look)` returns `None` while the condition is false and the peer is
+/// still there, `Some(Ok)` when it holds and `Some(Err)` to stop. When
+/// `look.liveness` is set it should also ask whether the peer process is
+/// alive (a `/proc` read), which it is told at most once a slice; unless
+/// `look.thorough` is set it may look at only part of its condition (see
+/// [`Look`]).
 ///
 /// The waiter sleeps as `bed` says.
 pub(crate) fn wait_until<T>(
@@ -266,21 +298,21 @@ pub(crate) fn wait_until<T>(
     bed: Bed<'_>,
     state: &mut WaitState,
     backoff: bool,
-    mut poll: impl FnMut(bool) -> Option<Result<T, Stop>>,
+    mut poll: impl FnMut(Look) -> Option<Result<T, Stop>>,
 ) -> Result<T, Stop> {
     let Bed {
         slot,
         symmetric,
         sleeps,
     } = bed;
-    if let Some(done) = poll(false) {
+    if let Some(done) = poll(Look::SPIN) {
         return done;
     }
     if deadline == Deadline::Now {
         // A non-blocking call that found nothing: look at the peer's
         // liveness if it has not been looked at for a slice.
         if liveness_due(state) {
-            if let Some(done) = poll(true) {
+            if let Some(done) = poll(Look::thorough(true)) {
                 return done;
             }
         }
@@ -310,13 +342,13 @@ pub(crate) fn wait_until<T>(
                 for _ in 0..pauses {
                     spin_hint();
                 }
-                if let Some(done) = poll(false) {
+                if let Some(done) = poll(Look::SPIN) {
                     return done;
                 }
             }
             let now = Instant::now();
             if liveness_due(state) {
-                if let Some(done) = poll(true) {
+                if let Some(done) = poll(Look::thorough(true)) {
                     return done;
                 }
             }
@@ -356,7 +388,7 @@ pub(crate) fn wait_until<T>(
         }
         let now = Instant::now();
         let check = liveness_due(state);
-        if let Some(done) = poll(check) {
+        if let Some(done) = poll(Look::thorough(check)) {
             flag.swap(0, Relaxed);
             if slept {
                 state.shares_cpu = slot.waker_cpu.load(Relaxed) == current_cpu();
@@ -377,7 +409,7 @@ pub(crate) fn wait_until<T>(
         // 12-19 us of CPU on these VMs when the other CPU is busy), needed
         // only before sleeping again; a waker found us registered and so
         // published first, and this look usually finds what it published.
-        if let Some(done) = poll(false) {
+        if let Some(done) = poll(Look::thorough(false)) {
             // The registration is gone if a waker claimed it; a timed-out
             // or spurious wake-up still has it.
             flag.swap(0, Relaxed);
