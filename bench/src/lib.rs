@@ -60,7 +60,7 @@
 //! about 0.1 between runs from sampling alone.
 //!
 //! **Placement.** Every cycle starts with a probe of its own: 200 round
-//! trips of a 64-byte message on a separate cache-line ping-pong in the
+//! trips of a 64-byte message on a separate `floor` ping-pong in the
 //! same peer. Its p50 sorts the cycle into fast (below 100 ns), mid
 //! (100-200 ns) or slow (above 200 ns) placement, the same way in every
 //! mode and message size, and the tables give the ratios per placement
@@ -119,8 +119,8 @@
 //!
 //! | name | what each message costs |
 //! | --- | --- |
-//! | `floor` | latency: the payload copied into a 128-byte-aligned shared region behind its sequence word, the word stored with Release, the peer spinning on it and copying out: one cache line each way at 64 B (`floor`); throughput: a bare SPSC ring of 64-byte slots (`ring`) |
-//! | `floor-record` | latency: the same, laid out as a shmq record: the sequence word, an 8-byte header (the length, written by the sender, read and checked by the peer), the payload at offset 16: two cache lines each way at 64 B; its ratio to `floor` is the price of the header's second line in a bare ping-pong (it reuses one region where shmq moves along its ring, so shmq can come out below it) (`floor`); throughput: the same ring with 128-byte slots and a 16-byte header, checked by the consumer (`ring`) |
+//! | `floor` | latency: the payload copied into a 128-byte-aligned shared region behind its sequence word, the word stored with Release, the peer spinning on it and copying out: one cache line each way at 64 B; each direction moves along a ring of up to 64 regions, one per message, as shmq moves along its slots (a line's transfer time depends on its address: one reused line made the floor, and every ratio to it, move by up to 0.2 between runs) (`floor`); throughput: a bare SPSC ring of 64-byte slots (`ring`) |
+//! | `floor-record` | latency: the same, laid out as a shmq record: the sequence word, an 8-byte header (the length, written by the sender, read and checked by the peer), the payload at offset 16: two cache lines each way at 64 B; its ratio to `floor` is the price of the header's second line in a bare ping-pong (`floor`); throughput: the same ring with 128-byte slots and a 16-byte header, checked by the consumer (`ring`) |
 //! | `shmq-spin`, `shmq-default`, `shmq-block` | `Sender::send` from a buffer, `Receiver::recv_with` copying out; wait strategy `Spin`, the default (spin 50 us, then futex), `Block` (`queue`) |
 //! | `shmq-mbx16-spin` | messages up to 64 KiB: as `shmq-spin`, but each queue is a mailbox of 16 sender lanes (`senders(16)`): the sending process attaches the sender that sends and holds the other 15 lanes with idle senders, so the receiver serves one busy lane among 15 idle ones; both directions of a round trip are such mailboxes (`queue`) |
 //! | `shmq-mbx2` | throughput only, messages up to 128 B: a mailbox of 2 lanes whose senders, two threads of the parent, send at once; the peer's receiver tells them apart with `recv_with_from` (`queue`) |

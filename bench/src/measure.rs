@@ -72,9 +72,9 @@ use super::error::{Error, Result};
 use super::transport::Endpoint;
 
 /// Sequence number of the stop message.
-const STOP: u64 = u64::MAX;
+pub(crate) const STOP: u64 = u64::MAX;
 /// Sequence number of the switch message (the end of a block).
-const SWITCH: u64 = u64::MAX - 1;
+pub(crate) const SWITCH: u64 = u64::MAX - 1;
 
 /// A message of `size` bytes with the fixed pattern (stamps not yet set).
 fn pattern(size: usize) -> Vec<u8> {

@@ -340,6 +340,17 @@ impl LatencySection {
                 counts(self.awake),
             ),
         };
+        let headline = self.headline_placement();
+        if let Some(p) = headline {
+            out.push_str(&format!(
+                "p50/floor: over the pairs in the {} placement, the one most cycles ran in (a \
+                 median over a mix of placements is only as stable as the mix; every placement \
+                 below)\n",
+                p.name()
+            ));
+        }
+        let suffix = headline.map_or(String::new(), |p| format!(" ({})", p.name()));
+        let p50_floor = format!("p50/floor{suffix}");
         let through_floor = !self.references.contains(&UDS);
         let mut table = vec![
             [
@@ -349,7 +360,7 @@ impl LatencySection {
                 "p99.9",
                 "max",
                 "mean",
-                "p50/floor",
+                p50_floor.as_str(),
                 "p99.9/floor",
                 if through_floor { "p50/uds*" } else { "p50/uds" },
                 if through_floor {
@@ -382,7 +393,7 @@ impl LatencySection {
                     format_ns(h.value_at_quantile(0.999) as f64),
                     format_ns(h.max() as f64),
                     format_ns(mean),
-                    format_quartiles(floor.and_then(|v| v.p50.all())),
+                    format_quartiles(floor.and_then(|v| v.p50.in_placement(headline))),
                     one(floor.and_then(Versus::p999)),
                     p50_uds,
                     one(p999_vs_uds),
