@@ -22,14 +22,15 @@
 //! Why a ring and not one region reused: the time a line takes to move
 //! between two cores depends on its physical address (which slice of the
 //! last-level cache, and so which point of the on-die mesh, keeps its
-//! directory entry). Measured here (2026-12-03, two threads pinned as the
-//! benchmark pins them, 8 ping-pongs at 8 addresses in one run, a median
-//! of 200 blocks each): one reused line per direction took 301-354 ns per
-//! round trip depending on the address, so a run's floor depended on where
-//! its one page happened to land, and ratios to it moved by up to 0.2
-//! between runs of the same build; a ring of 64 lines per direction took
-//! 324-332 ns at every address. shmq's own ring moves to the next slot with
-//! each message as well, so it samples many addresses the same way.
+//! directory entry). Measured here (2026-12-03, `examples/floor_addresses.rs`:
+//! two threads pinned as the benchmark pins them, ping-pongs at 8 places
+//! in memory, a median of 200 blocks each): one reused line per direction
+//! took 307-335, 309-378 and 323-343 ns per round trip by place in three
+//! runs, so a run's floor depended on where its one page happened to land,
+//! and ratios to it moved by up to 0.2 between runs of the same build; a
+//! ring of 64 lines per direction took 294-316, 327-330 and 327-328 ns.
+//! shmq's own ring moves to the next slot with each message as well, so
+//! it samples many addresses the same way.
 
 //! Every message of this benchmark starts with its 8-byte sequence number,
 //! so the word *is* the message's first 8 bytes (one bit flipped on odd
