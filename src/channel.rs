@@ -405,6 +405,19 @@ impl Sender {
         self.inner.last_departure()
     }
 
+    /// The receiving end's owner word as it is now: its epoch (how many
+    /// times it has been attached) and its token (0 when detached). For
+    /// services, which tell a server that died or was replaced from the
+    /// one a request was sent to; no `/proc` read.
+    pub(crate) fn receiver_owner(&self) -> (u32, u64) {
+        let owner = &self.inner.region().header().receiver.receiver;
+        // SYNC: epoch (Acquire side): read before the token, as in
+        // `peer::Session::start`.
+        let epoch = owner.epoch.load(crate::sync::Ordering::Acquire);
+        let token = owner.token.load(crate::sync::Ordering::Acquire);
+        (epoch, token)
+    }
+
     /// How this end waits for room.
     pub fn wait_strategy(&self) -> WaitStrategy {
         self.inner.strategy
@@ -695,6 +708,17 @@ impl Receiver {
         self.inner
             .recv_from_with(Deadline::Never, |bytes, from| f(bytes, from.into()))
             .map_err(Stop::into_recv)
+    }
+
+    /// [`recv_with_from`](Self::recv_with_from) with any deadline, for
+    /// the crate's own patterns (services).
+    pub(crate) fn recv_with_from_deadline<R>(
+        &mut self,
+        deadline: Deadline,
+        f: impl FnOnce(&[u8], SenderId) -> R,
+    ) -> Result<R, Stop> {
+        self.inner
+            .recv_from_with(deadline, |bytes, from| f(bytes, from.into()))
     }
 
     /// How many messages in a row a mailbox's receiver takes from one

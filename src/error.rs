@@ -508,3 +508,188 @@ impl Stop {
         }
     }
 }
+
+/// Error from a service client's calls ([`Client::call`](crate::Client::call)
+/// and the others), one variant per outcome a caller must tell apart.
+///
+/// | variant | the request was processed? | retry? |
+/// | --- | --- | --- |
+/// | [`Timeout`](Self::Timeout) | unknown (if sent) | careful |
+/// | [`Disconnected`](Self::Disconnected) | no: it was not sent | once a server attaches |
+/// | [`ServerDied`](Self::ServerDied) | unknown | careful |
+/// | [`Refused`](Self::Refused) | no | yes |
+/// | [`Declined`](Self::Declined) | as far as the server says, no | the server's choice |
+/// | [`ReplyDropped`](Self::ReplyDropped) | yes | careful |
+///
+/// # Examples
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut client = shmq::Service::builder("kv").open()?.client()?;
+/// match client.call(b"get x") {
+///     Ok(reply) => println!("{}", String::from_utf8_lossy(&reply)),
+///     Err(shmq::CallError::Refused(_)) => { /* not processed: send it again */ }
+///     Err(shmq::CallError::ServerDied(_)) => { /* may or may not have been processed */ }
+///     Err(e) => return Err(e.into()),
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The deadline passed. From `call_timeout`: the request was not sent
+    /// (the mailbox lane stayed full) or was sent and its reply did not
+    /// come in time; the call is abandoned and a late reply is dropped.
+    /// From `recv_reply_timeout`: nothing came; every request stays in
+    /// flight.
+    Timeout,
+    /// No server: the one this client had seen has left (or died) and none
+    /// has attached since. The request was not sent.
+    Disconnected,
+    /// The server died (or left) holding this request, or before taking
+    /// it: the outcome is unknown, the request may or may not have been
+    /// processed (a server that takes over may still process it; its
+    /// answer is then dropped).
+    ServerDied(crate::RequestId),
+    /// The request was addressed to a server that has since been
+    /// replaced; the new one refused it without processing it. Safe to
+    /// send again (the client now addresses the new server).
+    Refused(crate::RequestId),
+    /// The server declined the request ([`Server::decline`], or dropped
+    /// unanswered when its `Server` was dropped).
+    ///
+    /// [`Server::decline`]: crate::Server::decline
+    Declined(crate::RequestId),
+    /// The server answered the request, but its reply was dropped: this
+    /// client's reply queue stayed full for the service's whole
+    /// `reply_timeout` (it read replies too slowly). Told as soon as the
+    /// queue has room again.
+    ReplyDropped(crate::RequestId),
+    /// The request is longer than the service carries.
+    TooLarge {
+        /// The request's length.
+        len: usize,
+        /// The longest request the service accepts.
+        max: usize,
+    },
+    /// `recv_reply` with no request in flight and no outcome waiting.
+    NothingPending,
+    /// A queue of the service broke the protocol; see [`CorruptedError`].
+    Corrupted(CorruptedError),
+}
+
+impl CallError {
+    /// The request this error is about, for the variants that name one.
+    pub fn request(&self) -> Option<crate::RequestId> {
+        match self {
+            CallError::ServerDied(id)
+            | CallError::Refused(id)
+            | CallError::Declined(id)
+            | CallError::ReplyDropped(id) => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// Whether the deadline passed.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, CallError::Timeout)
+    }
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Timeout => f.write_str("timed out waiting on call"),
+            CallError::Disconnected => f.write_str(
+                "calling a service with no server: the server left or died and none has \
+                 attached since (the request was not sent)",
+            ),
+            CallError::ServerDied(id) => write!(
+                f,
+                "the server died or left holding {id}: the outcome is unknown; the request \
+                 may or may not have been processed"
+            ),
+            CallError::Refused(id) => write!(
+                f,
+                "{id} was refused: it was addressed to a server that has since been \
+                 replaced (not processed; safe to send again)"
+            ),
+            CallError::Declined(id) => write!(f, "the server declined {id}"),
+            CallError::ReplyDropped(id) => write!(
+                f,
+                "the server answered {id}, but dropped the reply: the reply queue stayed \
+                 full for its whole reply timeout"
+            ),
+            CallError::TooLarge { len, max } => {
+                write!(
+                    f,
+                    "request of {len} bytes is larger than the limit of {max}"
+                )
+            }
+            CallError::NothingPending => f.write_str("no request in flight"),
+            CallError::Corrupted(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+impl From<CorruptedError> for CallError {
+    fn from(e: CorruptedError) -> Self {
+        CallError::Corrupted(e)
+    }
+}
+
+/// Error from [`Server::reply`](crate::Server::reply) and
+/// [`Server::decline`](crate::Server::decline).
+///
+/// A reply that cannot be delivered because the client is gone, or whose
+/// reply lane stayed full for longer than the service's `reply_timeout`,
+/// is not an error: it is dropped and counted
+/// ([`ServerStats::dropped_replies`](crate::ServerStats::dropped_replies));
+/// a client that is still there is told
+/// ([`CallError::ReplyDropped`](crate::CallError::ReplyDropped)).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ReplyError {
+    /// Not a request this server has received and not yet answered.
+    UnknownRequest(crate::RequestId),
+    /// The reply is longer than the service carries; the request stays
+    /// unanswered (reply with less, or decline it).
+    TooLarge {
+        /// The reply's length.
+        len: usize,
+        /// The longest reply the service accepts.
+        max: usize,
+    },
+    /// The client's reply queue could not be opened or attached; the
+    /// request counts as answered (its reply dropped).
+    Open(OpenError),
+    /// The reply queue broke the protocol; see [`CorruptedError`]. The
+    /// request counts as answered (its reply dropped).
+    Corrupted(CorruptedError),
+}
+
+impl fmt::Display for ReplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplyError::UnknownRequest(id) => {
+                write!(f, "{id} is not a request this server holds unanswered")
+            }
+            ReplyError::TooLarge { len, max } => {
+                write!(f, "reply of {len} bytes is larger than the limit of {max}")
+            }
+            ReplyError::Open(e) => write!(f, "opening the reply queue: {e}"),
+            ReplyError::Corrupted(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ReplyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ReplyError::Open(e) => Some(e),
+            _ => None,
+        }
+    }
+}

@@ -126,7 +126,8 @@
 //! (the `repr(C)` header and record format), `spsc` (the ring), `frag`
 //! (fragmentation), `wait` (spin and futex sleep), `peer` (ownership and
 //! liveness), `sync` (the atomics facade loom swaps in), `sys` (platform
-//! calls), `error`, `queue` and `channel` (the public API).
+//! calls), `error`, `queue` and `channel` (the public API), and
+//! [`service`] (request/response, made of queues).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations)]
@@ -142,6 +143,7 @@ mod layout;
 mod peer;
 mod queue;
 mod segment;
+pub mod service;
 mod spsc;
 mod sync;
 mod sys;
@@ -157,13 +159,17 @@ pub struct ReadmeDoctests;
 
 pub use channel::{Batch, Iter, Receiver, SendGuard, Sender, SenderId, TryIter};
 pub use error::{
-    CorruptedError, OpenError, OpenErrorKind, RecvError, RecvTimeoutError, Role, SendError,
-    SendTimeoutError, TryRecvError, TrySendError,
+    CallError, CorruptedError, OpenError, OpenErrorKind, RecvError, RecvTimeoutError, ReplyError,
+    Role, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
 pub use peer::Departure;
 pub use queue::{
     DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MODE, DEFAULT_OPEN_TIMEOUT, DEFAULT_SLOT_SIZE, DEFAULT_SLOTS,
     EndState, LaneStats, MAX_SENDERS, Queue, QueueBuilder, SideStats, Stats,
+};
+pub use service::{
+    Client, ClientStats, Request, RequestId, RequestRef, Server, ServerStats, Service,
+    ServiceBuilder,
 };
 
 /// The `bytemuck` crate, re-exported for typed messages

@@ -96,6 +96,13 @@ impl QueueBuilder {
         }
     }
 
+    /// The same settings for the queue called `name` (a service's reply
+    /// queues).
+    pub(crate) fn renamed(mut self, name: String) -> Self {
+        self.name = Some(name);
+        self
+    }
+
     /// Bytes per slot: a multiple of 64 from 64 to 16 MiB. Each record
     /// takes a 16-byte header plus its payload, rounded up to whole slots.
     pub fn slot_size(mut self, bytes: usize) -> Self {

@@ -551,6 +551,12 @@ impl Peer {
         self.pid
     }
 
+    /// Closes the peer's stdin (scenarios that hold until it closes then
+    /// finish).
+    pub fn close_stdin(&mut self) {
+        drop(self.stdin.take());
+    }
+
     /// What the peer wrote to stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()

@@ -55,13 +55,27 @@
 //! - `expect-corrupt`: attaches the receiver, prints `ready`, then expects
 //!   its next receive (within 10 s) and the one after to report
 //!   `Corrupted`. Prints `corrupted <check>`.
+//!
+//! Service scenarios (`<queue>` is the service's name; it must exist):
+//! - `serve [reply_timeout_ms=100]`: attaches the server, prints
+//!   `serving <incarnation>`, and answers every request with its bytes
+//!   reversed followed by its length as 8 little-endian bytes, until stdin
+//!   closes; prints `served <requests> <dropped replies>`.
+//! - `call-load seed= count= [window=8] [max=] [slot_size=64] [slots=64]
+//!   [on_died=fail|exit]`: attaches a client, prints `attached <lane>`,
+//!   makes `count` pipelined calls (up to `window` in flight) of the
+//!   stream's messages, checking every reply against its request; prints
+//!   `running` after the first 50 replies and `done <count>` at the end.
+//!   With `on_died=exit`, a `ServerDied` (or `Disconnected`) ends the
+//!   sending: every call still in flight must then fail with `ServerDied`
+//!   (none may return a wrong reply), and it prints `died <ok> <failed>`.
 
 use std::collections::HashMap;
 use std::io::Read;
 use std::process::exit;
 use std::time::Duration;
 
-use shmq::{Queue, RecvError, RecvTimeoutError, WaitStrategy};
+use shmq::{CallError, Queue, RecvError, RecvTimeoutError, RequestId, Service, WaitStrategy};
 
 #[path = "mod.rs"]
 mod support;
@@ -180,6 +194,8 @@ fn main() {
         "recv-pod" => recv_pod(&args),
         "slow-recv" => slow_recv(&args),
         "expect-corrupt" => expect_corrupt(&args),
+        "serve" => serve(&args),
+        "call-load" => call_load(&args),
         other => {
             eprintln!("shmq-peer: unknown scenario {other:?}");
             exit(2);
@@ -463,5 +479,118 @@ fn expect_corrupt(args: &Args) -> Outcome {
         }
     }
     println!("corrupted {check}");
+    Ok(())
+}
+
+/// The server's answer to `request`: its bytes reversed, then its length.
+fn echo(request: &[u8]) -> Vec<u8> {
+    let mut reply: Vec<u8> = request.iter().rev().copied().collect();
+    reply.extend_from_slice(&(request.len() as u64).to_le_bytes());
+    reply
+}
+
+fn serve(args: &Args) -> Outcome {
+    let timeout = Duration::from_millis(args.num_or("reply_timeout_ms", 100)?);
+    let service = Service::builder(&args.queue)
+        .reply_timeout(timeout)
+        .wait_strategy(args.wait(WaitStrategy::default())?)
+        .open()
+        .map_err(|e| format!("opening service: {e}"))?;
+    let mut server = service
+        .server()
+        .map_err(|e| format!("attaching server: {e}"))?;
+    let (stop_tx, stop) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        hold_until_stdin_closes();
+        let _ = stop_tx.send(());
+    });
+    println!("serving {}", server.incarnation());
+    while stop.try_recv().is_err() {
+        match server.recv_request_timeout(Duration::from_millis(50)) {
+            Ok(req) => server
+                .reply(req.id(), &echo(req.body()))
+                .map_err(|e| format!("replying to {}: {e}", req.id()))?,
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(e) => return Err(format!("receiving a request: {e}")),
+        }
+    }
+    let stats = server.stats();
+    println!("served {} {}", stats.requests, stats.dropped_replies);
+    Ok(())
+}
+
+fn call_load(args: &Args) -> Outcome {
+    let service = Service::builder(&args.queue)
+        .wait_strategy(args.wait(WaitStrategy::default())?)
+        .open()
+        .map_err(|e| format!("opening service: {e}"))?;
+    let slot_size = args.num_or("slot_size", 64)? as usize;
+    let slots = args.num_or("slots", 64)? as usize;
+    let capacity = (slots - 1) * slot_size - support::RECORD_HEADER;
+    let max = args.num_or("max", 3 * capacity as u64)? as usize;
+    let stream = Stream::new(args.num("seed")?, slot_size, slots, max);
+    let count = args.num("count")?;
+    let window = args.num_or("window", 8)? as usize;
+    let exit_on_death = args.get("on_died") == Some("exit");
+    let mut client = service
+        .client()
+        .map_err(|e| format!("attaching client: {e}"))?;
+    let _ = support::pool();
+    println!("attached {}", client.lane());
+    let mut ids: HashMap<RequestId, u64> = HashMap::new();
+    let (mut sent, mut ok, mut failed) = (0u64, 0u64, 0u64);
+    let mut server_gone = false;
+    loop {
+        while !server_gone && sent < count && client.in_flight() < window {
+            match client.send_request(&stream.message(sent)) {
+                Ok(id) => {
+                    ids.insert(id, sent);
+                    sent += 1;
+                }
+                Err(CallError::Disconnected) if exit_on_death => server_gone = true,
+                Err(e) => return Err(format!("sending request {sent}: {e}")),
+            }
+        }
+        match client.recv_reply() {
+            Ok((id, reply)) => {
+                let seq = ids
+                    .remove(&id)
+                    .ok_or_else(|| format!("a reply for {id}, which is not in flight"))?;
+                let (body, len) = reply
+                    .split_at_checked(reply.len().saturating_sub(8))
+                    .ok_or("short reply")?;
+                let request: Vec<u8> = body.iter().rev().copied().collect();
+                stream
+                    .check(seq, &request)
+                    .map_err(|e| format!("reply to {id}: {e}"))?;
+                if len != (request.len() as u64).to_le_bytes() {
+                    return Err(format!("reply to {id}: wrong length field"));
+                }
+                ok += 1;
+                if ok == 50 {
+                    println!("running");
+                }
+            }
+            Err(CallError::ServerDied(id)) if exit_on_death => {
+                ids.remove(&id)
+                    .ok_or_else(|| format!("ServerDied for {id}, which is not in flight"))?;
+                failed += 1;
+                server_gone = true;
+            }
+            Err(CallError::NothingPending) => break,
+            Err(e) => return Err(format!("after {ok} replies: {e}")),
+        }
+    }
+    if !ids.is_empty() {
+        return Err(format!("{} requests never answered", ids.len()));
+    }
+    if server_gone {
+        println!("died {ok} {failed}");
+    } else {
+        println!("done {ok}");
+        if ok != count {
+            return Err(format!("{ok} replies for {count} calls"));
+        }
+    }
     Ok(())
 }
