@@ -5,7 +5,8 @@
 //! (its `sleeps` counter in `Queue::stats`, bumped each time the waiter
 //! sets its futex flag, moved past a baseline that only the wait in
 //! question can pass), then publishes, and checks that publishing made a
-//! wake-up call and that the sleeper got the message. Publishing right
+//! wake-up call (in all but a few rounds: see `assert_wakes`) and that the
+//! sleeper got the message. Publishing right
 //! after the registration also hits the waiter's register/re-check window,
 //! where a broken handshake loses wake-ups. 20,000 rounds each way.
 //!
@@ -239,22 +240,19 @@ fn sleeping_sender_is_woken_by_every_freed_slot() {
     assert_wakes(woken, "freeing a slot");
 }
 
-/// Every round found the other side registered as asleep, so every publish
-/// should have made a wake-up call. The waiter stores its flag before
-/// bumping the counter the test watches; x86 shows those stores in program
-/// order, so there it must be every round. Weaker memory models may let the
-/// test see the counter first (the waiter then finds the data on its own
-/// re-check, no wake-up lost), so elsewhere allow a few.
+/// Every round found the other side registered as asleep, so nearly every
+/// publish should have made a wake-up call. Not every one: the waiter
+/// bumps the counter the test watches before its barrier and re-check, and
+/// a waiter whose re-check (or whose look after a timed-out futex sleep)
+/// finds the new data withdraws its registration. A publisher preempted
+/// between its store and its look at the flag then finds the flag cleared
+/// and rightly makes no call (seen in 1 of 20,000 rounds on a machine
+/// loaded by other builds). What must never happen, a wake-up lost while
+/// the waiter sleeps, leaves the waiter to its 40 ms futex timeout: a slow
+/// round, which [`Slow`] counts and fails on.
 fn assert_wakes(woken: u64, what: &str) {
-    if cfg!(any(target_arch = "x86", target_arch = "x86_64")) {
-        assert_eq!(
-            woken, ROUNDS,
-            "{what} made a wake-up call in only {woken} of {ROUNDS} rounds"
-        );
-    } else {
-        assert!(
-            woken * 100 >= ROUNDS * 99,
-            "{what} made a wake-up call in only {woken} of {ROUNDS} rounds"
-        );
-    }
+    assert!(
+        woken * 100 >= ROUNDS * 99,
+        "{what} made a wake-up call in only {woken} of {ROUNDS} rounds"
+    );
 }
