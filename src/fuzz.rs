@@ -11,6 +11,8 @@ use crate::spsc::Consumer;
 use crate::sync::Ordering::Relaxed;
 use crate::wait::{Deadline, WaitStrategy};
 
+pub use crate::service::fuzzing::{FuzzMessage, ServiceOutcome, service_messages};
+
 /// Validates `image` as the header of a segment file of `image.len()`
 /// bytes, as `open` does. Never panics.
 pub fn check_header(image: &[u8]) -> Result<(), OpenError> {

@@ -3,13 +3,19 @@
 //! All but `create` read queues with [`Queue::inspect`], which maps a
 //! queue's header alone: they take no time on a queue of any size, and
 //! attach to nothing.
+//!
+//! A queue `NAME` is taken for a service ([`shmq::Service`]) when reply
+//! queues `NAME.r<LANE>` exist: `stat` then shows its clients, `rm`
+//! removes the reply queues too and `list --long` counts clients. The
+//! segments record no more than that, so a service no client has called
+//! yet (no reply queue) looks like a mailbox.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use shmq::{EndState, OpenErrorKind, Queue, SideStats, Stats};
+use shmq::{EndState, OpenErrorKind, Queue, Service, SideStats, Stats};
 
 use crate::args::CreateOptions;
 use crate::status::{self, Failure};
@@ -23,19 +29,68 @@ pub fn create(name: &str, options: &CreateOptions) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `shmq rm`: removes each queue, warning about those a live process
-/// holds; reports the first failure after trying them all.
+/// The reply queues of a service `name` found in `names` (a
+/// [`Queue::list`]): `(lane, queue name)`, by lane.
+fn reply_queues(name: &str, names: &[String]) -> Vec<(usize, String)> {
+    let mut found: Vec<(usize, String)> = names
+        .iter()
+        .filter_map(|queue| {
+            let lane = queue.strip_prefix(name)?.strip_prefix(".r")?;
+            // Digits as `Service` writes them: no sign, no leading zero.
+            let canonical = lane.bytes().all(|b| b.is_ascii_digit())
+                && !lane.is_empty()
+                && (lane == "0" || !lane.starts_with('0'));
+            let lane: usize = lane.parse().ok().filter(|_| canonical)?;
+            (lane < shmq::service::MAX_CLIENTS).then(|| (lane, queue.clone()))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// [`Queue::list`], or nothing if `/dev/shm` cannot be read (the callers
+/// then treat every queue as a plain one).
+fn all_queues() -> Vec<String> {
+    Queue::list().unwrap_or_default()
+}
+
+/// `shmq rm`: removes each queue (a service with its reply queues),
+/// warning about those a live process holds; reports the first failure
+/// after trying them all.
 pub fn rm(names: &[String]) -> Result<(), Failure> {
     let mut first_failure = None;
+    let queues = all_queues();
     for name in names {
         // Who holds it, from just before the removal (a queue that cannot
         // be inspected is removed all the same).
-        let holders = Queue::inspect(name)
+        let held_by = Queue::inspect(name)
             .map(|s| holders(&s))
             .unwrap_or_default();
-        match Queue::remove(name) {
-            Ok(()) if !holders.is_empty() => status::warn(format_args!(
-                "queue {name:?} is in use ({holders}); it is removed, its holders keep \
+        let replies = reply_queues(name, &queues);
+        // A service's holders: the mailbox's, then each reply queue's.
+        let service_holders: Vec<String> = [held_by.clone()]
+            .into_iter()
+            .chain(replies.iter().filter_map(|(_, queue)| {
+                let held = holders(&Queue::inspect(queue).ok()?);
+                (!held.is_empty()).then(|| format!("{queue}: {held}"))
+            }))
+            .filter(|held| !held.is_empty())
+            .collect();
+        let removed = if replies.is_empty() {
+            Queue::remove(name)
+        } else {
+            Service::remove(name)
+        };
+        match removed {
+            Ok(()) if !replies.is_empty() && !service_holders.is_empty() => {
+                status::warn(format_args!(
+                    "service {name:?} is in use ({}); it is removed with its reply queues, its \
+                     holders keep the old segments and new opens will not find them",
+                    service_holders.join("; ")
+                ))
+            }
+            Ok(()) if !held_by.is_empty() => status::warn(format_args!(
+                "queue {name:?} is in use ({held_by}); it is removed, its holders keep \
                  the old segment and new opens will not find it"
             )),
             Ok(()) => {}
@@ -81,18 +136,17 @@ fn slots_cell(s: &Stats) -> String {
 }
 
 /// The SENDER cell of `list --long`: the sender's state, or for a mailbox
-/// how many of its lanes a live process holds.
-fn sender_cell(s: &Stats) -> String {
+/// how many of its lanes a live process holds ("clients" for a service).
+fn sender_cell(s: &Stats, service: bool) -> String {
+    let live = s
+        .lanes
+        .iter()
+        .filter(|l| l.sender.state.is_attached())
+        .count();
     match s.lanes.len() {
+        lanes if service => format!("{live} of {lanes} clients"),
         1 => s.sender.state.to_string(),
-        lanes => {
-            let live = s
-                .lanes
-                .iter()
-                .filter(|l| l.sender.state.is_attached())
-                .count();
-            format!("{live} of {lanes} attached")
-        }
+        lanes => format!("{live} of {lanes} attached"),
     }
 }
 
@@ -134,7 +188,7 @@ fn list_long(names: &[String]) -> String {
                 format_size(s.slot_size as u64),
                 slots_cell(&s),
                 format_size(s.max_message_size),
-                sender_cell(&s),
+                sender_cell(&s, !reply_queues(name, names).is_empty()),
                 s.receiver.state.to_string(),
                 s.messages_queued.to_string(),
                 s.created
@@ -177,10 +231,12 @@ fn list_long(names: &[String]) -> String {
 /// `shmq stat`: the queue's settings, state, ends and counters.
 pub fn stat(name: &str, json: bool) -> Result<(), Failure> {
     let stats = inspect_ready(name).map_err(|e| Failure::open(name, e))?;
+    let replies = reply_queues(name, &all_queues());
+    let clients = (!replies.is_empty()).then(|| clients(&stats, &replies));
     let text = if json {
-        stat_json(name, &stats)
+        stat_json(name, &stats, clients.as_deref())
     } else {
-        stat_text(name, &stats)
+        stat_text(name, &stats, clients.as_deref())
     };
     let mut out = io::stdout().lock();
     out.write_all(text.as_bytes())
@@ -202,13 +258,70 @@ fn inspect_ready(name: &str) -> Result<Stats, shmq::OpenError> {
     }
 }
 
-fn stat_text(name: &str, s: &Stats) -> String {
+/// One client lane of a service, for `stat`.
+struct ClientLane {
+    /// The lane's index.
+    lane: usize,
+    /// The client: the mailbox lane's sender.
+    client: SideStats,
+    /// Requests sent on the lane.
+    sent: u64,
+    /// Requests on the lane not yet taken by the server.
+    queued: u64,
+    /// The lane's reply queue, if it exists (and can be inspected).
+    reply_queue: Option<String>,
+    /// Answers (replies, declines, refusals) the server sent on it.
+    answered: u64,
+    /// Answers not yet read by the client.
+    unread: u64,
+}
+
+impl ClientLane {
+    /// Requests sent not yet answered: queued, being processed, or lost
+    /// (a server that died holding them, a reply dropped for a slow
+    /// client).
+    fn waiting(&self) -> u64 {
+        self.sent.saturating_sub(self.answered)
+    }
+}
+
+/// The client lanes of the service whose mailbox is `s`, with its reply
+/// queues `replies`.
+fn clients(s: &Stats, replies: &[(usize, String)]) -> Vec<ClientLane> {
+    s.lanes
+        .iter()
+        .map(|lane| {
+            let reply = replies
+                .iter()
+                .find(|(i, _)| *i == lane.index)
+                .and_then(|(_, queue)| Some((queue.clone(), Queue::inspect(queue).ok()?)));
+            ClientLane {
+                lane: lane.index,
+                client: lane.sender.clone(),
+                sent: lane.sender.messages,
+                queued: lane.messages_queued,
+                answered: reply.as_ref().map_or(0, |(_, r)| r.sender.messages),
+                unread: reply.as_ref().map_or(0, |(_, r)| r.messages_queued),
+                reply_queue: reply.map(|(queue, _)| queue),
+            }
+        })
+        .collect()
+}
+
+fn stat_text(name: &str, s: &Stats, clients: Option<&[ClientLane]>) -> String {
     let mut text = String::new();
     let mut line = |label: &str, value: &dyn std::fmt::Display| {
         let _ = writeln!(text, "{label:<18}{value}");
     };
     line("queue", &name);
-    line("flavour", &s.flavour);
+    line(
+        "flavour",
+        &if clients.is_some() {
+            "service (a request mailbox and reply queues)"
+        } else {
+            s.flavour
+        },
+    );
     if let Some(created) = s.created {
         line(
             "created",
@@ -247,7 +360,35 @@ fn stat_text(name: &str, s: &Stats) -> String {
     for (label, sender, receiver) in rows {
         let _ = writeln!(text, "{label:<18}{sender:<24}{receiver}");
     }
-    if s.lanes.len() > 1 {
+    if let Some(clients) = clients {
+        // A service: the sender column above adds the clients up, the
+        // receiver is the server.
+        let _ = writeln!(
+            text,
+            "\n{:<6}{:<24}{:>8}{:>8}{:>10}{:>8}{:>9}",
+            "lane", "client", "sent", "queued", "answered", "unread", "waiting"
+        );
+        for c in clients {
+            let _ = writeln!(
+                text,
+                "{:<6}{:<24}{:>8}{:>8}{:>10}{:>8}{:>9}",
+                c.lane,
+                c.client.state.to_string(),
+                c.sent,
+                c.queued,
+                c.answered,
+                c.unread,
+                c.waiting()
+            );
+        }
+        text.push_str(
+            "\nsent: requests sent on the lane; queued: not yet taken by the server;\n\
+             answered: replies, declines and refusals sent back; unread: not yet read\n\
+             by the client; waiting: sent less answered (queued, being processed, or\n\
+             lost with a server that died). The server's receiving end is the receiver\n\
+             column above.\n",
+        );
+    } else if s.lanes.len() > 1 {
         // A mailbox: the sender column above adds the lanes up.
         let _ = writeln!(
             text,
@@ -284,7 +425,40 @@ fn side_json(side: &SideStats) -> String {
     )
 }
 
-fn stat_json(name: &str, s: &Stats) -> String {
+/// The `"service"` member of `stat --json`: `null` for a queue that is
+/// not a service.
+fn service_json(clients: Option<&[ClientLane]>) -> String {
+    let Some(clients) = clients else {
+        return "null".to_owned();
+    };
+    let clients: Vec<String> = clients
+        .iter()
+        .map(|c| {
+            // A valid queue name needs no escaping in JSON.
+            let reply_queue = c
+                .reply_queue
+                .as_ref()
+                .map_or_else(|| "null".to_owned(), |q| format!(r#""{q}""#));
+            format!(
+                concat!(
+                    r#"{{"lane":{},"client":{},"requests_sent":{},"requests_queued":{},"#,
+                    r#""answers_sent":{},"answers_unread":{},"waiting":{},"reply_queue":{}}}"#
+                ),
+                c.lane,
+                side_json(&c.client),
+                c.sent,
+                c.queued,
+                c.answered,
+                c.unread,
+                c.waiting(),
+                reply_queue
+            )
+        })
+        .collect();
+    format!(r#"{{"clients":[{}]}}"#, clients.join(","))
+}
+
+fn stat_json(name: &str, s: &Stats, clients: Option<&[ClientLane]>) -> String {
     let created = s
         .created
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
@@ -294,7 +468,7 @@ fn stat_json(name: &str, s: &Stats) -> String {
         concat!(
             r#"{{"name":"{}","flavour":"{}","created":{},"slot_size":{},"slots":{},"#,
             r#""capacity":{},"max_message_size":{},"messages_queued":{},"slots_used":{},"#,
-            r#""sender":{},"receiver":{},"lanes":[{}]}}"#,
+            r#""sender":{},"receiver":{},"lanes":[{}],"service":{}}}"#,
             "\n"
         ),
         name,
@@ -319,6 +493,7 @@ fn stat_json(name: &str, s: &Stats) -> String {
             ))
             .collect::<Vec<_>>()
             .join(","),
+        service_json(clients),
     )
 }
 

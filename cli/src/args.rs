@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use shmq::{OpenErrorKind, QueueBuilder, WaitStrategy};
+use shmq::{OpenErrorKind, QueueBuilder, ServiceBuilder, WaitStrategy};
 
 use crate::status;
 
@@ -13,11 +13,11 @@ const EXIT_STATUS_HELP: &str = concat!(
     "Exit status:\n",
     "  0    success (recv: the sender detached and every message was written,\n",
     "       or --count messages were written)\n",
-    "  1    error (missing queue, end already attached, i/o, ...)\n",
+    "  1    error (missing queue, end already attached, a call declined, i/o, ...)\n",
     "  2    usage error (unknown option, invalid option value or queue name)\n",
-    "  3    recv --timeout: no message arrived in time\n",
+    "  3    recv --timeout, call --timeout: nothing arrived in time\n",
     "  4    the other end's process died (recv: the sender, after every message\n",
-    "       it committed was written; send: the receiver)\n",
+    "       it committed was written; send: the receiver; call: the server)\n",
     "  141  standard output was closed (broken pipe)",
 );
 
@@ -45,6 +45,46 @@ const RECV_HELP: &str = concat!(
     "       written stay in the queue for the next receiver",
 );
 
+/// Help text of `serve`, listing its exit statuses.
+const SERVE_HELP: &str = concat!(
+    "What the caller sees:\n",
+    "  CMD exits 0          its standard output is the reply (empty output: an\n",
+    "                       empty reply)\n",
+    "  CMD fails            (exits non-zero, is killed, cannot be started, or\n",
+    "                       writes more than the service carries) the request is\n",
+    "                       declined: `shmq call` prints \"the server declined\n",
+    "                       request N ...\" and exits 1; serve logs the failure\n",
+    "                       on standard error and goes on\n",
+    "  serve ends           (SIGINT, SIGTERM) the command running is waited for\n",
+    "                       and answered; requests queued and not yet taken are\n",
+    "                       declined\n",
+    "  serve is killed      (SIGKILL) callers waiting fail with exit status 4\n",
+    "                       within about 100 ms\n",
+    "\n",
+    "Exit status:\n",
+    "  0    ended by SIGINT or SIGTERM\n",
+    "  1    error (missing service with --no-create, a server already attached,\n",
+    "       corrupted segment, ...)\n",
+    "  2    usage error (invalid option value or service name)",
+);
+
+/// Help text of `call`, listing its exit statuses.
+const CALL_HELP: &str = concat!(
+    "Exit status:\n",
+    "  0    every reply was written\n",
+    "  1    error: no such service, every client lane held by a live process,\n",
+    "       the request declined (`shmq serve`: the command failed) or refused\n",
+    "       (sent to a server since replaced: not processed), the reply dropped\n",
+    "       (this caller read too slowly), the server left, input error, ...\n",
+    "  2    usage error (invalid option value or service name)\n",
+    "  3    --timeout: a reply did not come in time (\"shmq: ... timed out\")\n",
+    "  4    the server's process died holding a request: its outcome is unknown\n",
+    "  141  standard output was closed (broken pipe)\n",
+    "\n",
+    "With --framed, call stops at the first request that fails: the replies\n",
+    "before it are written, the requests after it are not sent.",
+);
+
 /// Message queues between processes over shared memory (/dev/shm).
 #[derive(Debug, Parser)]
 #[command(name = "shmq", version, after_help = EXIT_STATUS_HELP)]
@@ -56,12 +96,73 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a queue (fails if it exists).
+    /// Create a queue, or with --service a service (fails if it exists).
+    ///
+    /// A service NAME is a request mailbox NAME with a lane per client and,
+    /// made on demand, a reply queue NAME.r<LANE> per client lane; each
+    /// lane and each reply queue is a ring of the slot settings given.
     Create {
-        /// Queue name: 1-64 characters of A-Z a-z 0-9 . _ - not starting with '.'.
+        /// Queue name: 1-64 characters of A-Z a-z 0-9 . _ - not starting with '.'
+        /// (a service's name leaves room for ".r<LANE>").
         name: String,
+        /// Create a service (see `shmq serve`, `shmq call`).
+        #[arg(long, conflicts_with = "senders")]
+        service: bool,
+        /// With --service: most clients at a time, 1 to 64. Default 16.
+        #[arg(long, value_name = "N", requires = "service", value_parser = parse_senders)]
+        clients: Option<u64>,
         #[command(flatten)]
         create: CreateOptions,
+    },
+    /// Serve a service: run CMD once per request, the request on its
+    /// standard input, its standard output the reply.
+    ///
+    /// Creates the service if it does not exist, unless --no-create, and
+    /// attaches as its server (one at a time; a dead one is taken over).
+    /// Requests are taken one at a time, from any client, and each
+    /// command runs to its end before the next request is taken. CMD's
+    /// standard error is serve's. Runs until SIGINT or SIGTERM.
+    #[command(after_help = SERVE_HELP)]
+    Serve {
+        /// Service name.
+        name: String,
+        /// Fail if the service does not exist instead of creating it.
+        #[arg(long)]
+        no_create: bool,
+        /// How to wait for requests (default: spin briefly, then block).
+        #[arg(long, value_enum, value_name = "STRATEGY")]
+        wait: Option<Wait>,
+        #[command(flatten)]
+        service: ServiceOptions,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<std::ffi::OsString>,
+    },
+    /// Call a service: standard input is the request, the reply goes to
+    /// standard output.
+    ///
+    /// The service must exist (`shmq create NAME --service`, or a running
+    /// `shmq serve NAME`). Without a server yet, the request waits for
+    /// one. With --framed, standard input is frames (a 4-byte
+    /// little-endian length and that many bytes), one request each, and
+    /// each reply is written as a frame, in order; the requests are sent
+    /// one at a time, each once the previous one's reply is written.
+    #[command(after_help = CALL_HELP)]
+    Call {
+        /// Service name.
+        name: String,
+        /// Standard input is a sequence of frames, a request each; each
+        /// reply is written as a frame.
+        #[arg(long)]
+        framed: bool,
+        /// Give up (exit status 3) when a reply has not come within
+        /// DURATION of sending its request: 500ms, 2s, 1.5m, 1h; a plain
+        /// number is seconds. The request may still be processed.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        timeout: Option<Duration>,
+        /// How to wait for the server (default: spin briefly, then block).
+        #[arg(long, value_enum, value_name = "STRATEGY")]
+        wait: Option<Wait>,
     },
     /// Remove queues. Processes that have one open keep using it.
     ///
@@ -102,6 +203,16 @@ pub enum Command {
         prefix: Option<String>,
     },
     /// Show a queue's settings, state, attached processes and counters.
+    ///
+    /// On a service (a queue NAME with reply queues NAME.r<LANE>), also
+    /// each client lane: the client holding it, the requests sent on it,
+    /// those queued (not yet taken by the server), the answers sent back
+    /// (replies, declines, refusals) and those not yet read by the client.
+    /// "waiting" is requests sent less answers sent: queued, being
+    /// processed, or lost (a server that died holding them, a reply
+    /// dropped for a slow client). Which requests the server holds
+    /// unanswered is known to the server process alone. A service no
+    /// client has called yet has no reply queue and shows as a mailbox.
     Stat {
         /// Queue name.
         name: String,
@@ -235,6 +346,32 @@ impl CreateOptions {
         Ok(builder)
     }
 
+    /// A service builder for `name` carrying these settings and `clients`
+    /// client lanes (`senders` is not used).
+    pub fn service_builder(
+        &self,
+        name: &str,
+        clients: Option<u64>,
+    ) -> Result<ServiceBuilder, status::Failure> {
+        let mut builder = ServiceBuilder::new(name);
+        if let Some(bytes) = self.slot_size {
+            builder = builder.slot_size(to_usize(bytes, "--slot-size")?);
+        }
+        if let Some(count) = self.slots {
+            builder = builder.slots(to_usize(count, "--slots")?);
+        }
+        if let Some(bytes) = self.max_message {
+            builder = builder.max_message_size(bytes);
+        }
+        if let Some(clients) = clients {
+            builder = builder.clients(to_usize(clients, "--clients")?);
+        }
+        if let Some(mode) = self.mode {
+            builder = builder.mode(mode);
+        }
+        Ok(builder)
+    }
+
     /// Whether a size setting was given (the mode aside).
     fn sizes_given(&self) -> bool {
         self.slot_size.is_some()
@@ -269,6 +406,86 @@ impl CreateOptions {
 fn to_usize(value: u64, what: &str) -> Result<usize, status::Failure> {
     usize::try_from(value)
         .map_err(|_| status::Failure::usage(format!("{what} {value} is too large")))
+}
+
+/// Settings of a new service (`serve`); used only when creating it.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "New service options (used only when creating it)")]
+pub struct ServiceOptions {
+    /// Most clients at a time, 1 to 64. Default 16.
+    #[arg(long, value_name = "N", value_parser = parse_senders)]
+    clients: Option<u64>,
+    /// Bytes per slot of each request lane and reply queue: a multiple of
+    /// 64 from 64 to 16M (suffixes K, M, G). Default 128.
+    #[arg(long, value_name = "BYTES", value_parser = parse_slot_size)]
+    slot_size: Option<u64>,
+    /// Slots per ring: a power of two from 2 to 16M. Default 4096.
+    #[arg(long, value_name = "N", value_parser = parse_slots)]
+    slots: Option<u64>,
+    /// Longest message (a request or reply and its 32-byte header), at
+    /// most 1024G (suffixes K, M, G). Default 64M.
+    #[arg(long, value_name = "BYTES", value_parser = parse_max_message)]
+    max_message: Option<u64>,
+    /// File mode in octal: 600, 0600 or 0o600. Default 600.
+    #[arg(long, value_name = "OCTAL", value_parser = parse_mode)]
+    mode: Option<u32>,
+}
+
+impl ServiceOptions {
+    /// A service builder for `name` carrying these settings and `wait`.
+    pub fn builder(
+        &self,
+        name: &str,
+        wait: Option<WaitStrategy>,
+    ) -> Result<ServiceBuilder, status::Failure> {
+        let options = CreateOptions {
+            slot_size: self.slot_size,
+            slots: self.slots,
+            max_message: self.max_message,
+            senders: None,
+            mode: self.mode,
+        };
+        let builder = options.service_builder(name, self.clients)?;
+        Ok(match wait {
+            Some(wait) => builder.wait_strategy(wait),
+            None => builder,
+        })
+    }
+
+    /// The settings given that the existing service's mailbox (`stats`)
+    /// does not have, as "4 client lanes, not 8" phrases.
+    pub fn differences(&self, stats: &shmq::Stats) -> Vec<String> {
+        let mut found = Vec::new();
+        if let Some(asked) = self.clients.filter(|&k| k != stats.lanes.len() as u64) {
+            found.push(format!("{} client lanes, not {asked}", stats.lanes.len()));
+        }
+        if let Some(asked) = self.slot_size.filter(|&s| s != stats.slot_size as u64) {
+            found.push(format!("slot size {}, not {asked}", stats.slot_size));
+        }
+        if let Some(asked) = self.slots.filter(|&n| n != stats.slot_count as u64) {
+            found.push(format!("{} slots, not {asked}", stats.slot_count));
+        }
+        if let Some(asked) = self.max_message.filter(|&m| m != stats.max_message_size) {
+            found.push(format!(
+                "max message size {}, not {asked}",
+                stats.max_message_size
+            ));
+        }
+        found
+    }
+
+    /// Whether a setting was given (the mode and wait aside).
+    pub fn sizes_given(&self) -> bool {
+        self.clients.is_some()
+            || self.slot_size.is_some()
+            || self.slots.is_some()
+            || self.max_message.is_some()
+    }
+}
+
+/// `--wait` of `call`: the strategy, if given.
+pub fn wait_strategy(wait: Option<Wait>) -> Option<WaitStrategy> {
+    wait.map(Wait::strategy)
 }
 
 /// How messages are laid out on standard input or output.
@@ -373,7 +590,7 @@ fn join_phrases(phrases: &[String]) -> String {
 
 /// `--wait` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Wait {
+pub enum Wait {
     /// Poll without sleeping: lowest latency, one core busy.
     Spin,
     /// Sleep on a futex at once.

@@ -5,12 +5,15 @@
 //!
 //! ```text
 //! shmq create NAME [--slot-size BYTES] [--slots N] [--max-message BYTES] [--mode OCTAL]
+//! shmq create NAME --service [--clients N] [--slot-size BYTES] [--slots N] ...
 //! shmq rm NAME...
 //! shmq list [--long]
 //! shmq stat NAME [--json]
 //! shmq gc [--dry-run] [--older-than DURATION] [--prefix PREFIX]
 //! shmq send NAME [--raw | --framed] [--flush] [--no-create] [--wait STRATEGY] [creation options]
 //! shmq recv NAME [--raw | --framed] [--count N] [--timeout DURATION] [--no-create] ...
+//! shmq serve NAME [--no-create] [--clients N] [creation options] -- CMD [ARGS...]
+//! shmq call NAME [--framed] [--timeout DURATION]
 //! shmq bench [--quick] [--sizes LIST] [--transports LIST] [--mode MODE] [--json] [--plot FILE]
 //! ```
 //!
@@ -24,13 +27,17 @@
 //! queue only once it is written out, so a killed `recv` loses nothing.
 //!
 //! Every error is one line on standard error starting `shmq: `. Exit
-//! statuses: 0 success, 1 error, 2 usage error, 3 `recv --timeout`
-//! expired, 4 the other end's process died, 141 standard output closed
-//! (see the `status` module).
+//! statuses: 0 success, 1 error, 2 usage error, 3 `recv --timeout` or
+//! `call --timeout` expired, 4 the other end's process died, 141 standard
+//! output closed (see the `status` module).
+//!
+//! A service (`create --service`) is a request mailbox and a reply queue
+//! per client lane: `serve` runs a command per request, `call` sends
+//! standard input as a request and writes the reply.
 //!
 //! Modules: `args` (the command line), `status` (exit statuses, failures
-//! and warnings), `admin` (`create`, `rm`, `list`, `stat`, `gc`), `send`
-//! and `recv`. The benchmark, `bench` and its hidden `bench-peer` helper,
+//! and warnings), `admin` (`create`, `rm`, `list`, `stat`, `gc`), `send`,
+//! `recv`, and `service` (`create --service`, `serve`, `call`). The benchmark, `bench` and its hidden `bench-peer` helper,
 //! is the `shmq-bench` crate (`bench/` in the workspace): the command line
 //! embeds its options and runs it.
 
@@ -38,6 +45,7 @@ mod admin;
 mod args;
 mod recv;
 mod send;
+mod service;
 mod status;
 
 use std::io::{self, Write};
@@ -66,7 +74,37 @@ fn main() -> ExitCode {
 /// by the time it returns.
 fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Create { name, create } => admin::create(&name, &create),
+        Command::Create {
+            name,
+            service: false,
+            create,
+            ..
+        } => admin::create(&name, &create),
+        Command::Create {
+            name,
+            clients,
+            create,
+            ..
+        } => service::create(&name, &create, clients),
+        Command::Serve {
+            name,
+            no_create,
+            wait,
+            service,
+            command,
+        } => service::serve(
+            &name,
+            no_create,
+            args::wait_strategy(wait),
+            &service,
+            &command,
+        ),
+        Command::Call {
+            name,
+            framed,
+            timeout,
+            wait,
+        } => service::call(&name, framed, timeout, args::wait_strategy(wait)),
         Command::Rm { names } => admin::rm(&names),
         Command::List { long } => admin::list(long),
         Command::Stat { name, json } => admin::stat(&name, json),

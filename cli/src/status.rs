@@ -13,10 +13,11 @@ pub const ERROR: u8 = 1;
 /// A usage error: an unknown option, or an invalid option value or queue
 /// name (the argument parser exits with it too).
 pub const USAGE: u8 = 2;
-/// `recv --timeout` expired.
+/// `recv --timeout` or `call --timeout` expired.
 pub const TIMED_OUT: u8 = 3;
 /// The process at the other end of the queue died (recv: the sender,
-/// after every message it committed was written; send: the receiver).
+/// after every message it committed was written; send: the receiver;
+/// call: the server, holding the request).
 pub const PEER_DIED: u8 = 4;
 /// Standard output was closed under us (128 + SIGPIPE, as a shell reports a
 /// program killed by SIGPIPE).
@@ -57,6 +58,11 @@ impl Failure {
     /// `recv --timeout` expired.
     pub fn timed_out() -> Self {
         Failure::with_code(TIMED_OUT, "timed out")
+    }
+
+    /// `call --timeout` expired; `message` says what for.
+    pub fn timed_out_with(message: impl Display) -> Self {
+        Failure::with_code(TIMED_OUT, message)
     }
 
     /// An error opening, creating, inspecting or attaching to the queue

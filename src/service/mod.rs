@@ -106,6 +106,8 @@
 //! Module map: `wire` (the header), `client`, `server`.
 
 mod client;
+#[cfg(fuzzing)]
+pub(crate) mod fuzzing;
 mod server;
 mod wire;
 
