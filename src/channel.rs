@@ -359,6 +359,12 @@ impl Sender {
         self.inner.die();
     }
 
+    /// [`loom_die`](Self::loom_die) for a sender its owner drops later.
+    #[cfg(shmq_loom)]
+    pub(crate) fn loom_die_in_place(&mut self) {
+        self.inner.die_in_place();
+    }
+
     fn own_lane(&self) -> &Lane {
         self.inner.region().lane(self.inner.lane_index())
     }
@@ -708,6 +714,13 @@ impl Receiver {
         self.inner
             .recv_from_with(Deadline::Never, |bytes, from| f(bytes, from.into()))
             .map_err(Stop::into_recv)
+    }
+
+    /// Loom models only: the death of this receiver's process, as the
+    /// senders see it; the handle's drop later detaches nothing.
+    #[cfg(shmq_loom)]
+    pub(crate) fn loom_die_in_place(&mut self) {
+        self.inner.die_in_place();
     }
 
     /// [`recv_with_from`](Self::recv_with_from) with any deadline, for

@@ -742,6 +742,13 @@ impl Producer {
     /// is detached or cleaned up.
     #[cfg(shmq_loom)]
     pub(crate) fn die(mut self) {
+        self.die_in_place();
+    }
+
+    /// [`die`](Self::die) for a handle its owner drops later (its drop
+    /// then detaches nothing).
+    #[cfg(shmq_loom)]
+    pub(crate) fn die_in_place(&mut self) {
         let owner = &self.lane().header().control.sender;
         owner.token.store(peer::LOOM_DEAD_TOKEN, Release);
         // Our drop's detach then finds another token and changes nothing.
@@ -1824,6 +1831,18 @@ fn all_senders_gone<'a>(
         }
     }
     departed
+}
+
+impl Consumer {
+    /// Loom models only: the death of the receiver's process, as the
+    /// senders see it (see `Producer::die`); the handle's drop later
+    /// detaches nothing.
+    #[cfg(shmq_loom)]
+    pub(crate) fn die_in_place(&mut self) {
+        let owner = &self.region.header().receiver.receiver;
+        owner.token.store(peer::LOOM_DEAD_TOKEN, Release);
+        self.token = 0;
+    }
 }
 
 impl Drop for Consumer {

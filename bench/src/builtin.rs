@@ -1,6 +1,8 @@
 //! The built-in transports: the two floors, shmq with three wait
-//! strategies, two shmq mailboxes, and the kernel's IPC. Each is set up here, on both sides, in
-//! its module's terms (see `floor`, `ring`, `queue`, `socket`, `mq`); the
+//! strategies, two shmq mailboxes, a shmq service with two, and the
+//! kernel's IPC (a Unix socket twice: a stream of messages and a
+//! request/response). Each is set up here, on both sides, in its module's
+//! terms (see `floor`, `ring`, `queue`, `service`, `socket`, `mq`); the
 //! driver sees them, as any transport, through `transport::Setup`.
 
 use std::fs::File;
@@ -16,7 +18,7 @@ use super::peer::{self, Liveness, Peer};
 use super::shm::SharedMemory;
 use super::socket::{self, Stream};
 use super::transport::{Blocks, Connect, Connected, Mode, Setup, path_str, unique_name};
-use super::{floor, mq, queue, ring};
+use super::{floor, mq, queue, ring, service};
 
 /// A built-in way of moving messages between the two processes. The
 /// variants' docs are the `--transports` help.
@@ -44,8 +46,21 @@ pub enum Builtin {
     /// one's share of the messages taken
     #[value(name = "shmq-mbx2")]
     ShmqMbx2,
+    /// a shmq service, both ends spinning: a round trip is one call of a
+    /// client (the parent) answered by the server (the peer); paired with
+    /// shmq-spin, block for block
+    #[value(name = "shmq-service-spin")]
+    ShmqServiceSpin,
+    /// a shmq service with the default wait strategy (spin briefly, then
+    /// sleep): one call per round trip
+    #[value(name = "shmq-service")]
+    ShmqService,
     /// Unix domain stream socket
     Uds,
+    /// Unix domain stream socket as a request/response: length-prefixed
+    /// frames, one writev and one readv per call on each side
+    #[value(name = "uds-rr")]
+    UdsRr,
     /// a pair of pipes (the peer's standard input and output)
     Pipe,
     /// TCP over loopback with TCP_NODELAY
@@ -56,7 +71,7 @@ pub enum Builtin {
 
 impl Builtin {
     /// Every built-in transport, in the order of the report.
-    pub const ALL: [Builtin; 11] = [
+    pub const ALL: [Builtin; 14] = [
         Builtin::Floor,
         Builtin::FloorRecord,
         Builtin::ShmqSpin,
@@ -64,7 +79,10 @@ impl Builtin {
         Builtin::ShmqBlock,
         Builtin::ShmqMbx16Spin,
         Builtin::ShmqMbx2,
+        Builtin::ShmqServiceSpin,
+        Builtin::ShmqService,
         Builtin::Uds,
+        Builtin::UdsRr,
         Builtin::Pipe,
         Builtin::Tcp,
         Builtin::Mq,
@@ -80,6 +98,15 @@ impl Builtin {
             Builtin::ShmqBlock => Some((WaitStrategy::Block, Lanes::One)),
             Builtin::ShmqMbx16Spin => Some((WaitStrategy::Spin, Lanes::Idle(MAILBOX_LANES))),
             Builtin::ShmqMbx2 => Some((WaitStrategy::Spin, Lanes::Pair)),
+            _ => None,
+        }
+    }
+
+    /// A shmq service's wait strategy.
+    fn service(self) -> Option<shmq::WaitStrategy> {
+        match self {
+            Builtin::ShmqServiceSpin => Some(shmq::WaitStrategy::Spin),
+            Builtin::ShmqService => Some(shmq::WaitStrategy::default()),
             _ => None,
         }
     }
@@ -102,7 +129,10 @@ impl Setup for Builtin {
             Builtin::ShmqBlock => "shmq-block",
             Builtin::ShmqMbx16Spin => "shmq-mbx16-spin",
             Builtin::ShmqMbx2 => "shmq-mbx2",
+            Builtin::ShmqServiceSpin => "shmq-service-spin",
+            Builtin::ShmqService => "shmq-service",
             Builtin::Uds => "uds",
+            Builtin::UdsRr => "uds-rr",
             Builtin::Pipe => "pipe",
             Builtin::Tcp => "tcp",
             Builtin::Mq => "mq",
@@ -125,7 +155,11 @@ impl Setup for Builtin {
     fn idles(&self) -> bool {
         !matches!(
             self,
-            Builtin::Tcp | Builtin::Mq | Builtin::ShmqMbx16Spin | Builtin::ShmqMbx2
+            Builtin::Tcp
+                | Builtin::Mq
+                | Builtin::ShmqMbx16Spin
+                | Builtin::ShmqMbx2
+                | Builtin::ShmqServiceSpin
         )
     }
 
@@ -137,6 +171,7 @@ impl Setup for Builtin {
                 | Builtin::ShmqSpin
                 | Builtin::ShmqMbx16Spin
                 | Builtin::ShmqMbx2
+                | Builtin::ShmqServiceSpin
         )
     }
 
@@ -145,13 +180,22 @@ impl Setup for Builtin {
     }
 
     fn baseline(&self) -> Option<Builtin> {
-        matches!(self, Builtin::ShmqMbx16Spin | Builtin::ShmqMbx2).then_some(Builtin::ShmqSpin)
+        matches!(
+            self,
+            Builtin::ShmqMbx16Spin | Builtin::ShmqMbx2 | Builtin::ShmqServiceSpin
+        )
+        .then_some(Builtin::ShmqSpin)
     }
 
     fn sleeps(&self) -> bool {
         matches!(
             self,
-            Builtin::ShmqBlock | Builtin::Uds | Builtin::Pipe | Builtin::Tcp | Builtin::Mq
+            Builtin::ShmqBlock
+                | Builtin::Uds
+                | Builtin::UdsRr
+                | Builtin::Pipe
+                | Builtin::Tcp
+                | Builtin::Mq
         )
     }
 
@@ -206,7 +250,9 @@ enum Pending {
     Ring(SharedMemory),
     RingRecord(SharedMemory),
     Shmq(Box<(queue::Queues, queue::ParentEnd)>),
+    Service(Box<service::Created>),
     Unix(socket::UnixListener),
+    UnixFramed(socket::UnixListener),
     Tcp(TcpListener),
     Pipes,
     Mq(mq::Pair),
@@ -253,10 +299,20 @@ impl Pending {
                 let end = queues.parent_end(lanes, size)?;
                 Ok((Pending::Shmq(Box::new((queues, end))), name))
             }
-            (Builtin::Uds, _) => {
+            (Builtin::ShmqServiceSpin | Builtin::ShmqService, Mode::Latency) => {
+                let wait = transport.service().expect("a shmq service");
+                let created = service::Created::create(&name, size, wait)?;
+                Ok((Pending::Service(Box::new(created)), name))
+            }
+            (Builtin::Uds, _) | (Builtin::UdsRr, Mode::Latency) => {
                 let path = std::env::temp_dir().join(format!("{name}.sock"));
                 let listener = socket::UnixListener::bind(&path)?;
-                Ok((Pending::Unix(listener), path_str(&path)?.to_owned()))
+                let pending = if transport == Builtin::Uds {
+                    Pending::Unix(listener)
+                } else {
+                    Pending::UnixFramed(listener)
+                };
+                Ok((pending, path_str(&path)?.to_owned()))
             }
             (Builtin::Tcp, Mode::Latency) => {
                 let listener = TcpListener::bind(("127.0.0.1", 0)).context("tcp: bind")?;
@@ -265,7 +321,15 @@ impl Pending {
             }
             (Builtin::Pipe, Mode::Latency) => Ok((Pending::Pipes, "stdio".to_owned())),
             (Builtin::Mq, Mode::Latency) => Ok((Pending::Mq(mq::Pair::create(&name, size)?), name)),
-            (Builtin::Tcp | Builtin::Pipe | Builtin::Mq, Mode::Throughput) => Err(Error::new(
+            (
+                Builtin::Tcp
+                | Builtin::Pipe
+                | Builtin::Mq
+                | Builtin::ShmqServiceSpin
+                | Builtin::ShmqService
+                | Builtin::UdsRr,
+                Mode::Throughput,
+            ) => Err(Error::new(
                 "not measured in throughput mode (only the floors, shmq-spin, shmq-default, the mailboxes and uds)",
             )),
         }
@@ -309,10 +373,22 @@ impl Connect for Pending {
                     queues: Some(queues),
                 }
             }
+            Pending::Service(created) => {
+                let (end, queues) = created.connected();
+                Connected {
+                    end: Box::new(end),
+                    queues: Some(queues),
+                }
+            }
             Pending::Unix(listener) => {
                 let stream = listener.accept()?;
                 drop(listener); // removes the path
                 connected(Stream::unix(stream, size)?)
+            }
+            Pending::UnixFramed(listener) => {
+                let stream = listener.accept()?;
+                drop(listener); // removes the path
+                connected(socket::Framed::new(stream, size))
             }
             Pending::Tcp(listener) => {
                 let (stream, _) = listener.accept().context("tcp: accept")?;
@@ -366,9 +442,14 @@ fn open(
             let (wait, lanes) = transport.shmq().expect("a shmq transport");
             queue::Queues::open(endpoint, wait)?.child_end(lanes)?
         }
+        (Builtin::ShmqServiceSpin | Builtin::ShmqService, _) => {
+            let wait = transport.service().expect("a shmq service");
+            Box::new(service::open(endpoint, wait)?)
+        }
         (Builtin::Uds, Mode::Latency) => {
             Box::new(Stream::unix(socket::connect_unix(endpoint)?, size)?)
         }
+        (Builtin::UdsRr, _) => Box::new(socket::Framed::new(socket::connect_unix(endpoint)?, size)),
         (Builtin::Uds, Mode::Throughput) => {
             let stream: Stream<BufReader<UnixStream>, UnixStream> =
                 Stream::unix_buffered(socket::connect_unix(endpoint)?, size)?;

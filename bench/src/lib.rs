@@ -110,7 +110,8 @@
 //! idle and the gap is exact (see `measure`). Its blocks are long (ten
 //! round trips of more than 200 us), so all of its transports share one
 //! peer, a cycle being a block on each: floor and uds first, then
-//! floor-record, the three shmq strategies and pipe; each transport's
+//! floor-record, the three shmq strategies, the service with the default
+//! strategy (`shmq-service`: its server sleeps), uds-rr and pipe; each transport's
 //! ratios are to the floor and to the Unix socket of the same cycle. The
 //! floors are still spinning, as a reference, so the ratios that matter
 //! here are those to the Unix socket.
@@ -124,10 +125,13 @@
 //! | `shmq-spin`, `shmq-default`, `shmq-block` | `Sender::send` from a buffer, `Receiver::recv_with` copying out; wait strategy `Spin`, the default (spin 50 us, then futex), `Block` (`queue`) |
 //! | `shmq-mbx16-spin` | messages up to 64 KiB: as `shmq-spin`, but each queue is a mailbox of 16 sender lanes (`senders(16)`): the sending process attaches the sender that sends and holds the other 15 lanes with idle senders, so the receiver serves one busy lane among 15 idle ones; both directions of a round trip are such mailboxes (`queue`) |
 //! | `shmq-mbx2` | throughput only, messages up to 128 B: a mailbox of 2 lanes whose senders, two threads of the parent, send at once; the peer's receiver tells them apart with `recv_with_from` (`queue`) |
+//! | `shmq-service-spin`, `shmq-service` | round trips only: a shmq service (`shmq::Service`) with the library's default 16 client lanes, one client attached, and the plain queue's ring shape sized for the message and the 32-byte service header; the parent is the client, a round trip one `Client::call_with` copying the reply out; the peer is the server, `Server::recv_request_with` copying the request out, then `Server::reply` from its buffer; wait strategy `Spin` (paired with `shmq-spin`, as the mailboxes, for the service's own cost) or the default (also with the idle peer) (`service`) |
 //! | `uds`, `tcp`, `pipe` | `write_all` and `read_exact` on a Unix stream socket, loopback TCP with `TCP_NODELAY`, a pipe pair; pipes and Unix socket buffers sized to hold a message (`socket`) |
+//! | `uds-rr` | round trips only: a Unix stream socket as a request/response protocol has it: frames of a 4-byte length and the body, each sent with one `writev` and read with one `readv` into a header word and the caller's buffer (more calls only for a frame larger than the socket buffer), on both sides (`socket`) |
 //! | `mq` | `mq_send` and `mq_timedreceive` on POSIX message queues, sizes up to `msgsize_max` (`mq`) |
 //!
-//! **Mailboxes.** Each mailbox transport's group also holds the plain
+//! **Mailboxes and the service.** Each mailbox transport's group, and
+//! `shmq-service-spin`'s, also holds the plain
 //! queue, `shmq-spin`, as its *baseline*: a cycle runs floor, shmq-spin,
 //! then the mailbox (throughput: memcpy, both floors, shmq-spin, the
 //! mailbox), so the mailbox's ratio to the plain queue (p50 over p50, rate
@@ -157,7 +161,7 @@
 //! ratio named in `ratio` with its quartiles (`ratio_median`, `ratio_q1`,
 //! `ratio_q3`) over `pairs` pairs, and the same per placement
 //! (`pairs_fast`, `ratio_fast_median`, ...); `round` is null since there
-//! are no rounds. A mailbox's record names its `baseline` and gives its
+//! are no rounds. A mailbox's record, and `shmq-service-spin`'s, names its `baseline` and gives its
 //! ratio to it (`baseline_pairs`, `baseline_ratio_median`, `_q1`, `_q3`,
 //! `baseline_ratio_fast_median`, ...); `shmq-mbx2`'s gives the shares
 //! (`share_blocks`, `share_lane0_min`, `_median`, `_max`, the same for
@@ -280,7 +284,7 @@
 //! `args` (the run's options), `run` (the driver: plan, groups, passes),
 //! `transport` (the [`Transport`] and [`Endpoint`] traits, how the driver
 //! holds a transport, set-up of a group), `builtin` (the built-in
-//! transports), `floor`, `ring`, `queue`, `socket`, `mq` (their
+//! transports), `floor`, `ring`, `queue`, `service`, `socket`, `mq` (their
 //! endpoints), `shm` (shared memory of the floors), `peer` (the second
 //! process), `schedule` (cycles of blocks and the probe), `measure` (the
 //! timed loops), `affinity` (pinning, machine facts), `report` (pairs,
@@ -300,6 +304,7 @@ mod report;
 mod ring;
 mod run;
 mod schedule;
+mod service;
 mod shm;
 mod socket;
 mod transport;

@@ -18,7 +18,8 @@
 //! **Latency block** ([`latency_block`], peer: [`echo_block`]): the parent
 //! stamps its message and sends it; the peer receives it into its own
 //! buffer and sends that buffer back; the parent receives the echo into a
-//! third buffer and checks it. First `warmup` round trips (discarded), then
+//! third buffer and checks it. The parent's send and receive are one
+//! [`Endpoint::round_trip`]: a request/response transport's call. First `warmup` round trips (discarded), then
 //! `timed` round trips, each between two `Instant::now()` reads (the
 //! monotonic clock, through the vDSO) and kept as a sample, then a batch of
 //! `batch` round trips timed as a whole, whose mean carries no clock
@@ -164,8 +165,7 @@ impl Line {
     fn round_trip<E: Endpoint>(&mut self, end: &mut E) -> Result<()> {
         self.seq += 1;
         stamp(&mut self.msg, self.seq);
-        end.send(&self.msg)?;
-        end.recv(&mut self.reply)?;
+        end.round_trip(&self.msg, &mut self.reply)?;
         check(&self.reply, self.seq)
     }
 
@@ -230,8 +230,7 @@ pub fn latency_block<E: Endpoint>(
         line.seq += 1;
         stamp(&mut line.msg, line.seq);
         let start = Instant::now();
-        end.send(&line.msg)?;
-        end.recv(&mut line.reply)?;
+        end.round_trip(&line.msg, &mut line.reply)?;
         let elapsed = start.elapsed();
         check(&line.reply, line.seq)?;
         samples.push(elapsed.as_nanos() as u64);
@@ -242,8 +241,7 @@ pub fn latency_block<E: Endpoint>(
     }
     let batch_ns = start.elapsed().as_nanos() as f64;
     stamp(&mut line.msg, SWITCH);
-    end.send(&line.msg)?;
-    end.recv(&mut line.reply)?;
+    end.round_trip(&line.msg, &mut line.reply)?;
     check(&line.reply, SWITCH)?;
     samples.sort_unstable();
     let mean_ns = if batch > 0 {

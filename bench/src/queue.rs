@@ -41,13 +41,13 @@ use super::ring;
 use super::transport::{Blocks, Endpoint, Mode};
 
 /// Bytes per slot.
-const SLOT_SIZE: usize = 128;
+pub const SLOT_SIZE: usize = 128;
 /// Bytes of a record header in the ring (see the library's layout).
 const RECORD_HEADER: usize = 16;
 
 /// Slots of a latency queue for `size`-byte messages: a power of two, at
 /// least 64, with room for two messages in one piece.
-fn latency_slots(size: usize) -> usize {
+pub fn latency_slots(size: usize) -> usize {
     (2 * size + RECORD_HEADER)
         .div_ceil(SLOT_SIZE)
         .max(64)
@@ -163,6 +163,17 @@ impl Queues {
         })
     }
 
+    /// Queues another pattern is made of (a service's request mailbox,
+    /// `ping`, and reply queue, `pong`), held for their counters only:
+    /// their names are not ours to remove.
+    pub fn watch(ping: Queue, pong: Queue) -> Self {
+        Queues {
+            ping,
+            pong,
+            names: Vec::new(),
+        }
+    }
+
     /// Removes the queues' names; both processes keep their mappings.
     pub fn unlink(&mut self) {
         for name in self.names.drain(..) {
@@ -260,7 +271,7 @@ pub struct End {
 
 /// Copies a message out of the ring into `buf`, checking its length.
 #[inline(always)]
-fn copy_out(bytes: &[u8], buf: &mut [u8]) -> usize {
+pub fn copy_out(bytes: &[u8], buf: &mut [u8]) -> usize {
     if bytes.len() == buf.len() {
         buf.copy_from_slice(bytes);
     }
@@ -268,7 +279,7 @@ fn copy_out(bytes: &[u8], buf: &mut [u8]) -> usize {
 }
 
 /// The error of a message of `len` bytes where `expected` were due.
-fn wrong_length(len: usize, expected: usize) -> Error {
+pub fn wrong_length(len: usize, expected: usize) -> Error {
     Error::new(format!("shmq: received {len} bytes, expected {expected}"))
 }
 

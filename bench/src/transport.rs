@@ -72,6 +72,20 @@ pub trait Endpoint {
     /// If the transport fails, the message has another length, or the
     /// other process is gone.
     fn recv(&mut self, buf: &mut [u8]) -> Result<()>;
+    /// One round trip of a latency block (the parent's side): sends `msg`
+    /// and waits for the answer into `reply` (as long as `msg`). By
+    /// default [`send`](Endpoint::send) then [`recv`](Endpoint::recv); a
+    /// request/response transport makes it its one call, as its users
+    /// would (the built-in `shmq-service-spin`: `Client::call_with`).
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Endpoint::send) and [`recv`](Endpoint::recv).
+    #[inline]
+    fn round_trip(&mut self, msg: &[u8], reply: &mut [u8]) -> Result<()> {
+        self.send(msg)?;
+        self.recv(reply)
+    }
     /// Throughput's back channel, receiver to sender: "I have taken every
     /// message of block `block`" (numbered from 1). By default an 8-byte
     /// message the other way.
@@ -238,7 +252,8 @@ pub trait Setup {
     /// The transport it is compared with block for block, besides the
     /// references: a block of it runs in every cycle of this transport's
     /// group, and the report gives this transport's ratio to it per pair
-    /// (the mailboxes against the plain queue). Built-in transports only.
+    /// (the mailboxes and the spinning service against the plain queue).
+    /// Built-in transports only.
     fn baseline(&self) -> Option<Builtin> {
         None
     }

@@ -16,27 +16,32 @@ const SHMQ: &str = env!("CARGO_BIN_EXE_shmq");
 const RUN_LIMIT: Duration = Duration::from_secs(60);
 
 /// Every latency transport, in the order of the report.
-const LATENCY: [&str; 10] = [
+const LATENCY: [&str; 13] = [
     "floor",
     "floor-record",
     "shmq-spin",
     "shmq-default",
     "shmq-block",
     "shmq-mbx16-spin",
+    "shmq-service-spin",
+    "shmq-service",
     "uds",
+    "uds-rr",
     "pipe",
     "tcp",
     "mq",
 ];
 
 /// Every idle-peer transport, in the order of the report.
-const IDLE: [&str; 7] = [
+const IDLE: [&str; 9] = [
     "floor",
     "floor-record",
     "shmq-spin",
     "shmq-default",
     "shmq-block",
+    "shmq-service",
     "uds",
+    "uds-rr",
     "pipe",
 ];
 
@@ -285,7 +290,7 @@ fn every_transport_gives_sane_records_and_a_plot() {
         assert!(r["round"].is_null(), "no rounds any more: {r}");
         let (pairs, per_block) = match transport {
             "floor" => (groups * PAIRS, ITERS),
-            "shmq-block" | "uds" | "pipe" | "tcp" | "mq" => (PAIRS, ITERS / 10),
+            "shmq-block" | "uds" | "uds-rr" | "pipe" | "tcp" | "mq" => (PAIRS, ITERS / 10),
             _ => (PAIRS, ITERS),
         };
         assert_eq!(int(r, "samples"), pairs * per_block, "{r}");
@@ -315,7 +320,7 @@ fn every_transport_gives_sane_records_and_a_plot() {
     // the others have no baseline.
     for transport in LATENCY {
         let r = records(&all, "latency", transport)[0];
-        if transport == "shmq-mbx16-spin" {
+        if transport == "shmq-mbx16-spin" || transport == "shmq-service-spin" {
             check_baseline(r, PAIRS);
         } else {
             assert!(
@@ -358,7 +363,13 @@ fn every_transport_gives_sane_records_and_a_plot() {
         );
         check_pairs(r, "p50/floor", "p50_vs_floor", PAIRS);
     }
-    for transport in ["tcp", "mq", "shmq-mbx16-spin", "shmq-mbx2"] {
+    for transport in [
+        "tcp",
+        "mq",
+        "shmq-mbx16-spin",
+        "shmq-mbx2",
+        "shmq-service-spin",
+    ] {
         assert!(records(&all, "idle", transport).is_empty(), "{transport}");
     }
     let uds = records(&all, "idle", "uds")[0];

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use super::wire::{self, Header, Kind, Wait};
 use super::{RequestId, Service, fresh_incarnation};
 use crate::channel::{Receiver, Sender};
-use crate::error::{CallError, OpenError, RecvTimeoutError, SendTimeoutError, TryRecvError};
+use crate::error::{
+    CallError, OpenError, RecvError, RecvTimeoutError, SendTimeoutError, TryRecvError,
+};
 
 /// How often a waiting client looks whether its server is still there
 /// (a `/proc` read).
@@ -521,6 +523,9 @@ impl Client {
         f: &mut Option<F>,
         deadline: Option<Instant>,
     ) -> Result<Option<R>, CallError> {
+        if crate::sync::LOOM {
+            return self.wait_once_untimed(wanted, f);
+        }
         let now = Instant::now();
         if now >= self.state.next_check {
             self.check_server()?;
@@ -556,6 +561,39 @@ impl Client {
             }
             Err(RecvTimeoutError::Corrupted(e)) => Err(CallError::Corrupted(e)),
             Err(RecvTimeoutError::WrongSize { .. }) => Ok(None),
+        }
+    }
+
+    /// [`wait_once`](Self::wait_once) under loom, which models no time: a
+    /// timed wait is an untimed one there, and a look at the server whose
+    /// cadence followed the clock would make a model take different paths
+    /// on replays of one execution. So it looks at the server on every
+    /// call, then waits for the reply queue without a timeout. (A model in
+    /// which the server dies without a word would hang here: the timed
+    /// poll that finds that is outside what loom checks.)
+    fn wait_once_untimed<R, F: FnOnce(&[u8]) -> R>(
+        &mut self,
+        wanted: Option<u64>,
+        f: &mut Option<F>,
+    ) -> Result<Option<R>, CallError> {
+        // Outcomes decided by the look at the server are new ones.
+        let decided = self.state.ready.len();
+        self.check_server()?;
+        if self.state.ready.len() != decided {
+            return Ok(None);
+        }
+        let state = &mut self.state;
+        match self.replies.recv_with(|msg| state.judge(msg, wanted, f)) {
+            Ok(got) => Ok(state.note(got)),
+            Err(RecvError::Disconnected) => {
+                self.check_server()?;
+                if self.state.ready.len() == decided && !self.state.in_flight.is_empty() {
+                    let _ = self.replies.wait_for_sender();
+                }
+                Ok(None)
+            }
+            Err(RecvError::Corrupted(e)) => Err(CallError::Corrupted(e)),
+            Err(_) => Ok(None),
         }
     }
 

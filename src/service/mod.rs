@@ -224,6 +224,32 @@ impl ServiceBuilder {
         }
     }
 
+    /// Settings for a service on the heap of this process, with no name
+    /// (its mailbox and reply queues made as by
+    /// [`QueueBuilder::in_process`]): for threads of one process, tests
+    /// and the loom models. End it with [`create`](Self::create).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let service = shmq::ServiceBuilder::in_process().clients(2).create()?;
+    /// let (mut client, mut server) = (service.client()?, service.server()?);
+    /// let id = client.send_request(b"ping")?;
+    /// let req = server.recv_request()?;
+    /// server.reply(req.id(), b"pong")?;
+    /// assert_eq!(client.recv_reply()?, (id, b"pong".to_vec()));
+    /// # Ok(()) }
+    /// ```
+    pub fn in_process() -> Self {
+        ServiceBuilder {
+            queue: QueueBuilder::in_process(),
+            name: String::new(),
+            clients: DEFAULT_CLIENTS,
+            reply_timeout: DEFAULT_REPLY_TIMEOUT,
+        }
+    }
+
     /// Most clients at a time, 1 to [`MAX_CLIENTS`] (default
     /// [`DEFAULT_CLIENTS`]): the request mailbox's sender lanes.
     pub fn clients(mut self, clients: usize) -> Self {
@@ -315,10 +341,21 @@ impl ServiceBuilder {
         let mailbox = make(self.queue.clone().senders(self.clients))?;
         // An existing service keeps its own lane count.
         check_reply_names(&self.name, mailbox.senders())?;
+        // In-process: every reply queue now, on the heap (they have no
+        // names to be found by).
+        let heap_replies = match mailbox.name() {
+            Some(_) => None,
+            None => Some(
+                (0..self.clients)
+                    .map(|_| self.queue.clone().senders(1).create())
+                    .collect::<Result<Vec<Queue>, OpenError>>()?,
+            ),
+        };
         Ok(Service {
             name: self.name,
             replies: self.queue,
             mailbox,
+            heap_replies,
             reply_timeout: self.reply_timeout,
         })
     }
@@ -374,6 +411,8 @@ pub struct Service {
     /// Settings for the reply queues (the mailbox's slot settings).
     replies: QueueBuilder,
     mailbox: Queue,
+    /// The reply queues of an in-process service, one per lane.
+    heap_replies: Option<Vec<Queue>>,
     reply_timeout: Duration,
 }
 
@@ -473,6 +512,11 @@ impl Service {
     /// Opens (or creates) the reply queue of `lane`, with the mailbox's
     /// slot settings.
     fn reply_queue(&self, lane: usize) -> Result<Queue, OpenError> {
+        if let Some(heap) = &self.heap_replies {
+            return heap.get(lane).cloned().ok_or_else(|| {
+                OpenErrorKind::InvalidOptions("no such lane in this service").into()
+            });
+        }
         let name = reply_name(&self.name, lane);
         self.replies
             .clone()

@@ -174,6 +174,9 @@ pub struct Server {
     stats: ServerStats,
     /// Set while dropping: nothing waits for room then.
     closing: bool,
+    /// Loom models only: the process died (`loom_die`); the drop answers
+    /// nothing.
+    dead: bool,
 }
 
 /// An answer the server owes a client whose reply queue was full.
@@ -213,6 +216,7 @@ impl Server {
             scratch: Vec::new(),
             stats: ServerStats::default(),
             closing: false,
+            dead: false,
         })
     }
 
@@ -520,8 +524,27 @@ fn reply_sender<'a>(
         .ok_or_else(|| OpenError::from(OpenErrorKind::BadHeader("reply queue not attached")))
 }
 
+impl Server {
+    /// Loom models only: the death of the server's process (killed in the
+    /// middle of whatever it was doing), as clients and a successor see
+    /// it: its ends keep the token of a dead process, and nothing it holds
+    /// is answered or declined.
+    #[cfg(shmq_loom)]
+    #[doc(hidden)]
+    pub fn loom_die(mut self) {
+        self.requests.loom_die_in_place();
+        for sender in self.replies.iter_mut().flatten() {
+            sender.loom_die_in_place();
+        }
+        self.dead = true;
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
+        if self.dead {
+            return;
+        }
         // Take what is waiting (a bounded number: clients may keep
         // sending), then decline everything unanswered, without waiting.
         self.closing = true;

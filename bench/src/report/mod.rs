@@ -73,7 +73,8 @@ struct Record {
     rate_vs_floor_record: Option<f64>,
     ratio_record: Option<Quartiles>,
     /// The transport paired with this one block for block in every cycle
-    /// (a mailbox's: the plain queue, `shmq-spin`)...
+    /// (a mailbox's, or the spinning service's: the plain queue,
+    /// `shmq-spin`)...
     baseline: Option<&'static str>,
     /// ...and this one's ratio to it (of the kind `ratio` names: p50 or
     /// rate) over the pairs, and per placement.
