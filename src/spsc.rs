@@ -1443,7 +1443,7 @@ impl Consumer {
         self.current = i;
         self.served = true;
         let origin = self.origin();
-        let out = match found {
+        match found {
             Found::InRing(record) => {
                 // SAFETY: the record's commit word, acquired at the lane's
                 // tail, says it is completely written, and `parse_record`
@@ -1453,13 +1453,15 @@ impl Consumer {
                         .slots()
                         .read(record.offset, record.len, |bytes| f(bytes, origin))
                 };
+                // Counted before its slots are freed (so is an assembled
+                // message, in `feed`): a sender that sees them free sees
+                // the count too.
+                self.count_message(i, 1);
                 self.release(i, record.slots);
                 out
             }
             Found::Assembled => f(self.lanes[i].assembly.message(), origin),
-        };
-        self.count_message(i, 1);
-        out
+        }
     }
 
     /// Adds the fragment `record` (at lane `i`'s tail) to the lane's
@@ -1477,6 +1479,10 @@ impl Consumer {
                 assembly.feed(record.kind, record.total, bytes, max)
             })
         }?;
+        if step == Step::Complete {
+            // Before the last fragment is freed, as in `deliver`.
+            self.count_message(i, 1);
+        }
         self.release(i, record.slots);
         Ok(step)
     }
@@ -1575,7 +1581,6 @@ impl Consumer {
                         .records
                         .bump_by(padding);
                     if step == Step::Complete {
-                        self.count_message(i, 1);
                         return Ok(BatchStart::Assembled);
                     }
                     from = self.lanes[i].tail;

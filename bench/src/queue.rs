@@ -278,6 +278,19 @@ pub fn copy_out(bytes: &[u8], buf: &mut [u8]) -> usize {
     bytes.len()
 }
 
+/// Receives one message into `buf`, which it must fill exactly.
+#[inline]
+fn recv_exact(rx: &mut Receiver, buf: &mut [u8]) -> Result<()> {
+    let len = rx
+        .recv_with(|bytes| copy_out(bytes, buf))
+        .context("shmq: receive")?;
+    if len == buf.len() {
+        Ok(())
+    } else {
+        Err(wrong_length(len, buf.len()))
+    }
+}
+
 /// The error of a message of `len` bytes where `expected` were due.
 pub fn wrong_length(len: usize, expected: usize) -> Error {
     Error::new(format!("shmq: received {len} bytes, expected {expected}"))
@@ -291,15 +304,7 @@ impl Endpoint for End {
 
     #[inline]
     fn recv(&mut self, buf: &mut [u8]) -> Result<()> {
-        let len = self
-            .rx
-            .recv_with(|bytes| copy_out(bytes, buf))
-            .context("shmq: receive")?;
-        if len == buf.len() {
-            Ok(())
-        } else {
-            Err(wrong_length(len, buf.len()))
-        }
+        recv_exact(&mut self.rx, buf)
     }
 }
 
@@ -465,15 +470,7 @@ impl Endpoint for AckOnly {
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> Result<()> {
-        let len = self
-            .0
-            .recv_with(|bytes| copy_out(bytes, buf))
-            .context("shmq: receive")?;
-        if len == buf.len() {
-            Ok(())
-        } else {
-            Err(wrong_length(len, buf.len()))
-        }
+        recv_exact(&mut self.0, buf)
     }
 }
 

@@ -19,8 +19,8 @@ use hdrhistogram::Histogram;
 use super::format::{format_ns, format_size, plural, render_table, three_digits};
 use super::pairs::{Classifier, Placement, Ratios, format_quartiles, quartiles};
 use super::{
-    FLOOR, Record, UDS, baseline_table, by_placement, format_sleeps, headline_name, note_no_sleeps,
-    note_skips, note_sleeps, placement_table,
+    FLOOR, Record, UDS, baseline_table, by_placement, format_sleeps, headline_name, headline_pairs,
+    headline_suffix, note_no_sleeps, note_skips, note_sleeps, placement_table,
 };
 use crate::measure::{BlockLatency, LatencyCounts, median};
 use crate::schedule::LatencyRun;
@@ -341,15 +341,13 @@ impl LatencySection {
             ),
         };
         let headline = self.headline_placement();
-        if let Some(p) = headline {
+        if headline.is_some() {
             out.push_str(&format!(
-                "p50/floor: over the pairs in the {} placement, the one most cycles ran in (a \
-                 median over a mix of placements is only as stable as the mix; every placement \
-                 below)\n",
-                p.name()
+                "p50/floor: over the pairs in {}\n",
+                headline_pairs(headline)
             ));
         }
-        let suffix = headline.map_or(String::new(), |p| format!(" ({})", p.name()));
+        let suffix = headline_suffix(headline);
         let p50_floor = format!("p50/floor{suffix}");
         let through_floor = !self.references.contains(&UDS);
         let mut table = vec![

@@ -213,6 +213,24 @@ fn headline_name(placement: Option<Placement>) -> &'static str {
     placement.map_or("all", Placement::name)
 }
 
+/// What a table's headline ratios are over: the pairs in `placement`, the
+/// one most cycles ran in, or every pair when they were not classified.
+fn headline_pairs(placement: Option<Placement>) -> String {
+    match placement {
+        Some(p) => format!(
+            "the {} placement, the one most cycles ran in (a median over a mix of placements \
+             is only as stable as the mix; every placement below)",
+            p.name()
+        ),
+        None => "every placement".to_owned(),
+    }
+}
+
+/// A ratio column's suffix naming the headline placement, if any.
+fn headline_suffix(placement: Option<Placement>) -> String {
+    placement.map_or(String::new(), |p| format!(" ({})", p.name()))
+}
+
 /// `ratios` per placement, for a record, if pairs were classified.
 fn by_placement(ratios: &Ratios, classified: bool) -> Option<[(u64, Option<Quartiles>); 3]> {
     classified.then(|| {

@@ -12,7 +12,7 @@ use super::format::{
 use super::pairs::{Classifier, Placement, Ratios, format_quartiles, quartiles};
 use super::{
     FLOOR, FLOOR_RECORD, MEMCPY, Record, Spread, baseline_table, by_placement, format_sleeps,
-    headline_name, note_skips, note_sleeps, placement_table,
+    headline_name, headline_pairs, headline_suffix, note_skips, note_sleeps, placement_table,
 };
 use crate::measure::StreamCounts;
 use crate::schedule::ThroughputRun;
@@ -251,16 +251,9 @@ impl ThroughputSection {
             counts(self.awake),
             counts(self.kernel),
             self.copies.messages,
-            match headline {
-                Some(p) => format!(
-                    "the {} placement, the one most cycles ran in (a median over a mix of \
-                     placements is only as stable as the mix; every placement below)",
-                    p.name()
-                ),
-                None => "every placement".to_owned(),
-            },
+            headline_pairs(headline),
         );
-        let suffix = headline.map_or(String::new(), |p| format!(" ({})", p.name()));
+        let suffix = headline_suffix(headline);
         let mut table = vec![vec![
             "transport".to_owned(),
             "msgs/s".to_owned(),
