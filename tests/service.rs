@@ -532,3 +532,35 @@ fn client_killed_mid_call() {
     assert!(next.finish(LIMIT).contains("done 2000"));
     server.check_not_failed();
 }
+
+/// A service removed while its processes use it goes on working for the
+/// handles opened before: the server process maps every reply queue when
+/// it opens the service, so its first reply after the removal reaches the
+/// client (it used to open the reply queue by name then, create a fresh
+/// one nobody read, and leave the call waiting for its timeout).
+#[test]
+fn removed_service_keeps_serving_open_handles() {
+    let _serial = serial();
+    let svc = cross_service("svc-gone", 2);
+    let mut server = spawn_server(&svc.name, 100);
+    let service = Service::open(&svc.name).unwrap();
+    Service::remove(&svc.name).unwrap();
+    let mut client = service.client().unwrap();
+    for msg in [&b"after the removal"[..], b"and again"] {
+        let reply = client
+            .call_timeout(msg, Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("call after the removal: {e}"));
+        // The peer's echo: the request reversed, then its length.
+        let mut want = reversed(msg);
+        want.extend_from_slice(&(msg.len() as u64).to_le_bytes());
+        assert_eq!(reply, want);
+    }
+    assert!(
+        !std::path::Path::new(&format!("/dev/shm/shmq.{}.r{}", svc.name, client.lane())).exists(),
+        "no reply queue was created again by name"
+    );
+    drop(client);
+    server.close_stdin();
+    let rest = server.finish(LIMIT);
+    assert!(rest.contains("served 2 0"), "server said {rest:?}");
+}

@@ -20,10 +20,10 @@
 //! service's own cost (the header, the correlation and its checks, the
 //! mailbox's lanes).
 //!
-//! **Names.** The server attaches its end of a client's reply queue (by
-//! name) when it first replies to that client, so the service's names are
-//! removed only after the first call has come back (both processes then
-//! hold every queue open), or when the parent's end is dropped before.
+//! **Names.** Each process maps every queue of the service when it opens
+//! it; the names are removed once the first call has come back (both
+//! processes hold every queue open by then), or when the parent's end is
+//! dropped before.
 //!
 //! The server waits for a request without a liveness check of its own
 //! (`Server::recv_request_with` never reports a departed client); a peer

@@ -1,6 +1,7 @@
 //! The client end of a service: a request lane and its reply queue.
 
 use std::collections::VecDeque;
+
 use std::time::{Duration, Instant};
 
 use super::wire::{self, Header, Kind, Wait};
@@ -55,7 +56,8 @@ struct State {
     /// The server incarnation requests are addressed to (0: whoever).
     server: u64,
     next_seq: u64,
-    in_flight: Vec<InFlight>,
+    /// In the order sent, so by rising `seq`.
+    in_flight: VecDeque<InFlight>,
     /// Outcomes that came (or were decided) and were not taken yet, in
     /// order.
     ready: VecDeque<(RequestId, Result<Vec<u8>, CallError>)>,
@@ -86,7 +88,7 @@ impl State {
         if h.kind == Kind::Request {
             return Got::Malformed;
         }
-        if h.client != self.incarnation || !self.in_flight.iter().any(|p| p.seq == h.id) {
+        if h.client != self.incarnation || self.position(h.id).is_none() {
             return Got::Stale;
         }
         match h.kind {
@@ -128,7 +130,7 @@ impl State {
                 value: Ok(r),
             } => {
                 self.server = server;
-                self.in_flight.retain(|p| p.seq != seq);
+                self.forget(seq);
                 return Some(r);
             }
             Got::Reply {
@@ -147,9 +149,34 @@ impl State {
             }
         };
         self.server = server;
-        self.in_flight.retain(|p| p.seq != seq);
+        self.forget(seq);
         self.ready.push_back((self.id(seq), outcome));
         None
+    }
+
+    /// Where request `seq` is in `in_flight`: the oldest first (replies
+    /// usually come in order), else a binary search.
+    fn position(&self, seq: u64) -> Option<usize> {
+        match self.in_flight.front() {
+            Some(p) if p.seq == seq => Some(0),
+            Some(_) => {
+                let at = self.in_flight.partition_point(|p| p.seq < seq);
+                self.in_flight
+                    .get(at)
+                    .is_some_and(|p| p.seq == seq)
+                    .then_some(at)
+            }
+            None => None,
+        }
+    }
+
+    /// Request `seq` is no longer in flight.
+    fn forget(&mut self, seq: u64) {
+        match self.position(seq) {
+            Some(0) => drop(self.in_flight.pop_front()),
+            Some(at) => drop(self.in_flight.remove(at)),
+            None => {}
+        }
     }
 
     /// Takes the outcome of `seq` if it has come.
@@ -218,7 +245,7 @@ impl Client {
                 incarnation: fresh_incarnation(),
                 server: 0,
                 next_seq: 0,
-                in_flight: Vec::new(),
+                in_flight: VecDeque::new(),
                 ready: VecDeque::new(),
                 next_check: Instant::now(),
                 stats: ClientStats::default(),
@@ -311,7 +338,7 @@ impl Client {
                 Ok(None) => {}
                 Err(CallError::Timeout) => {
                     // Abandoned: a late reply finds it no longer in flight.
-                    self.state.in_flight.retain(|p| p.seq != seq);
+                    self.state.forget(seq);
                     return Err(CallError::Timeout);
                 }
                 Err(e) => return Err(e),
@@ -430,8 +457,27 @@ impl Client {
         // waiting for room there). A longer one is streamed, waiting for
         // room a slice at a time (growing), taking in replies between.
         let fits = wire::HEADER_LEN.saturating_add(body.len()) <= self.requests.capacity();
+        // The usual case first, without reading the clock: room now (with
+        // replies to take in first only if some are in flight).
+        let mut sent = false;
+        if fits && deadline.is_none() {
+            if !self.state.in_flight.is_empty() {
+                self.drain()?;
+            }
+            match wire::send(
+                &mut self.requests,
+                &mut self.scratch,
+                &header,
+                body,
+                Wait::Never,
+            ) {
+                Ok(()) => sent = true,
+                Err(SendTimeoutError::Timeout) => {}
+                Err(e) => return Err(send_failed(e, body.len())),
+            }
+        }
         let mut slice = PUMP_SLICE;
-        loop {
+        while !sent {
             self.drain()?;
             let now = Instant::now();
             let mut until = now + slice;
@@ -448,25 +494,18 @@ impl Client {
                 Wait::Until(until)
             };
             match wire::send(&mut self.requests, &mut self.scratch, &header, body, wait) {
-                Ok(()) => break,
+                Ok(()) => sent = true,
                 Err(SendTimeoutError::Timeout) if await_reply => {
                     self.pump(until.saturating_duration_since(now))?;
                 }
                 Err(SendTimeoutError::Timeout) => {
                     slice = (slice * 2).min(MAX_PUMP_SLICE);
                 }
-                Err(SendTimeoutError::Disconnected) => return Err(CallError::Disconnected),
-                Err(SendTimeoutError::TooLarge { max, .. }) => {
-                    return Err(CallError::TooLarge {
-                        len: body.len(),
-                        max,
-                    });
-                }
-                Err(SendTimeoutError::Corrupted(e)) => return Err(CallError::Corrupted(e)),
+                Err(e) => return Err(send_failed(e, body.len())),
             }
         }
         self.state.next_seq += 1;
-        self.state.in_flight.push(InFlight {
+        self.state.in_flight.push_back(InFlight {
             seq,
             epoch,
             held: token != 0,
@@ -525,6 +564,26 @@ impl Client {
     ) -> Result<Option<R>, CallError> {
         if crate::sync::LOOM {
             return self.wait_once_untimed(wanted, f);
+        }
+        // An answer already there is taken without reading the clock. Not
+        // anything else: a stream of stale replies must not keep the
+        // client from its deadline and its look at the server.
+        let filed = self.state.ready.len();
+        let state = &mut self.state;
+        match self
+            .replies
+            .try_recv_with(|msg| state.judge(msg, wanted, f))
+        {
+            Ok(got) => {
+                if let Some(r) = state.note(got) {
+                    return Ok(Some(r));
+                }
+                if state.ready.len() != filed {
+                    return Ok(None);
+                }
+            }
+            Err(TryRecvError::Corrupted(e)) => return Err(CallError::Corrupted(e)),
+            Err(_) => {}
         }
         let now = Instant::now();
         if now >= self.state.next_check {
@@ -639,5 +698,16 @@ impl Client {
         // Whoever serves next.
         state.server = 0;
         Ok(())
+    }
+}
+
+/// The call error for a request that could not be sent (`Timeout` aside,
+/// which the caller handles).
+fn send_failed(e: SendTimeoutError, len: usize) -> CallError {
+    match e {
+        SendTimeoutError::Timeout => CallError::Timeout,
+        SendTimeoutError::Disconnected => CallError::Disconnected,
+        SendTimeoutError::TooLarge { max, .. } => CallError::TooLarge { len, max },
+        SendTimeoutError::Corrupted(e) => CallError::Corrupted(e),
     }
 }

@@ -7,9 +7,11 @@
 //! - a **request mailbox** `NAME` (a queue with
 //!   [`clients`](ServiceBuilder::clients) sender lanes): the server holds
 //!   its receiver, each [`Client`] one sender lane;
-//! - per lane `i`, a **reply queue** `NAME.r<i>` (a plain queue, created
-//!   on demand with the service's slot settings): the server is its
-//!   sender, the client holding lane `i` its receiver.
+//! - per lane `i`, a **reply queue** `NAME.r<i>` (a plain queue with the
+//!   service's slot settings): the server is its sender, the client
+//!   holding lane `i` its receiver. Every `Service` handle maps them all
+//!   when it is opened (creating any that is missing), so its clients and
+//!   server never look a queue up by name afterwards.
 //!
 //! Waiting, ownership, liveness and fragments are the queues': a request
 //! or reply longer than the ring is streamed like any message, a client or
@@ -105,6 +107,7 @@
 //!
 //! Module map: `wire` (the header), `client`, `server`.
 
+mod book;
 mod client;
 #[cfg(fuzzing)]
 pub(crate) mod fuzzing;
@@ -113,6 +116,7 @@ mod wire;
 
 use std::fmt;
 use std::hash::BuildHasher;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::error::{OpenError, OpenErrorKind};
@@ -341,21 +345,31 @@ impl ServiceBuilder {
         let mailbox = make(self.queue.clone().senders(self.clients))?;
         // An existing service keeps its own lane count.
         check_reply_names(&self.name, mailbox.senders())?;
-        // In-process: every reply queue now, on the heap (they have no
-        // names to be found by).
-        let heap_replies = match mailbox.name() {
-            Some(_) => None,
-            None => Some(
-                (0..self.clients)
-                    .map(|_| self.queue.clone().senders(1).create())
-                    .collect::<Result<Vec<Queue>, OpenError>>()?,
-            ),
-        };
+        // Every lane's reply queue, mapped now (and created if missing,
+        // with the mailbox's slot settings): a handle's ends then never
+        // look a queue up by name, so a service removed (or its names
+        // reused) after it was opened cannot split a client from its
+        // server. In-process, on the heap: they have no names.
+        let settings = self
+            .queue
+            .clone()
+            .slot_size(mailbox.slot_size())
+            .slots(mailbox.slot_count())
+            .max_message_size(mailbox.max_message_size())
+            .senders(1);
+        let replies = (0..mailbox.senders())
+            .map(|lane| match mailbox.name() {
+                Some(_) => settings
+                    .clone()
+                    .renamed(reply_name(&self.name, lane))
+                    .open_or_create(),
+                None => settings.clone().create(),
+            })
+            .collect::<Result<Vec<Queue>, OpenError>>()?;
         Ok(Service {
             name: self.name,
-            replies: self.queue,
             mailbox,
-            heap_replies,
+            replies: Arc::new(replies),
             reply_timeout: self.reply_timeout,
         })
     }
@@ -408,11 +422,9 @@ fn check_reply_names(name: &str, lanes: usize) -> Result<(), OpenError> {
 #[derive(Debug, Clone)]
 pub struct Service {
     name: String,
-    /// Settings for the reply queues (the mailbox's slot settings).
-    replies: QueueBuilder,
     mailbox: Queue,
-    /// The reply queues of an in-process service, one per lane.
-    heap_replies: Option<Vec<Queue>>,
+    /// The reply queue of each lane, mapped when the service was opened.
+    replies: Arc<Vec<Queue>>,
     reply_timeout: Duration,
 }
 
@@ -467,7 +479,7 @@ impl Service {
     }
 
     /// Attaches a client: a lane of the request mailbox and that lane's
-    /// reply queue (created if need be). A client whose process died is
+    /// reply queue. A client whose process died is
     /// replaced, its lane taken over.
     ///
     /// # Errors
@@ -509,22 +521,11 @@ impl Service {
             .saturating_sub(wire::HEADER_LEN as u64)
     }
 
-    /// Opens (or creates) the reply queue of `lane`, with the mailbox's
-    /// slot settings.
+    /// The reply queue of `lane`.
     fn reply_queue(&self, lane: usize) -> Result<Queue, OpenError> {
-        if let Some(heap) = &self.heap_replies {
-            return heap.get(lane).cloned().ok_or_else(|| {
-                OpenErrorKind::InvalidOptions("no such lane in this service").into()
-            });
-        }
-        let name = reply_name(&self.name, lane);
         self.replies
-            .clone()
-            .slot_size(self.mailbox.slot_size())
-            .slots(self.mailbox.slot_count())
-            .max_message_size(self.mailbox.max_message_size())
-            .senders(1)
-            .renamed(name)
-            .open_or_create()
+            .get(lane)
+            .cloned()
+            .ok_or_else(|| OpenErrorKind::InvalidOptions("no such lane in this service").into())
     }
 }

@@ -1,9 +1,9 @@
 //! The server end of a service: the request mailbox's receiver and the
 //! sending ends of the reply queues.
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use super::book::Unanswered;
 use super::wire::{self, Header, Kind, Wait};
 use super::{RequestId, Service, fresh_incarnation};
 use crate::channel::{Receiver, Sender, SenderId};
@@ -159,14 +159,15 @@ pub struct Server {
     // Dropped first: clients see the server gone only after the declines
     // sent in `drop`.
     requests: Receiver,
-    /// The sending end of each lane's reply queue, attached on first use.
+    /// The sending end of each lane's reply queue (mapped with the
+    /// service), attached on first use.
     replies: Vec<Option<Sender>>,
     /// Per lane: the reply queue's receiver epoch at which its holder was
     /// found gone (replies to it are dropped at once until it changes).
     gone: Vec<Option<u32>>,
     service: Service,
     incarnation: u64,
-    unanswered: HashSet<RequestId>,
+    unanswered: Unanswered,
     /// Answers dropped for a full reply queue whose client was alive, to
     /// be told (header only) once there is room.
     owed: Vec<Owed>,
@@ -196,7 +197,7 @@ const OWED_RETRY: Duration = Duration::from_millis(10);
 
 /// What one message in the mailbox turned out to be.
 enum Next<R> {
-    Taken(RequestId, R),
+    Taken(R),
     Refuse(RequestId),
     Malformed,
 }
@@ -211,7 +212,7 @@ impl Server {
             gone: vec![None; lanes],
             service: service.clone(),
             incarnation: fresh_incarnation(),
-            unanswered: HashSet::new(),
+            unanswered: Unanswered::new(lanes),
             owed: Vec::new(),
             scratch: Vec::new(),
             stats: ServerStats::default(),
@@ -282,7 +283,7 @@ impl Server {
                 (false, Deadline::At(at)) => Deadline::At(at.min(Instant::now() + OWED_RETRY)),
             };
             let incarnation = self.incarnation;
-            let unanswered = &self.unanswered;
+            let unanswered = &mut self.unanswered;
             let next = self.requests.recv_with_from_deadline(slice, |msg, from| {
                 let Some((h, body)) = Header::parse(msg) else {
                     return Next::Malformed;
@@ -292,20 +293,27 @@ impl Server {
                     client: h.client,
                     seq: h.id,
                 };
-                if h.kind != Kind::Request || unanswered.contains(&id) {
+                // A repeat of an id unanswered is malformed, whoever it
+                // is meant for.
+                if h.kind != Kind::Request || f.is_none() {
                     return Next::Malformed;
                 }
                 if h.server != 0 && h.server != incarnation {
-                    return Next::Refuse(id);
+                    return match unanswered.contains(&id) {
+                        true => Next::Malformed,
+                        false => Next::Refuse(id),
+                    };
+                }
+                if !unanswered.insert(id) {
+                    return Next::Malformed;
                 }
                 match f.take() {
-                    Some(f) => Next::Taken(id, f(RequestRef { id, from, body })),
+                    Some(f) => Next::Taken(f(RequestRef { id, from, body })),
                     None => Next::Malformed,
                 }
             });
             match next {
-                Ok(Next::Taken(id, r)) => {
-                    self.unanswered.insert(id);
+                Ok(Next::Taken(r)) => {
                     self.stats.requests += 1;
                     return Ok(r);
                 }
@@ -358,17 +366,16 @@ impl Server {
     /// cannot be opened, [`ReplyError::Corrupted`] if it broke the
     /// protocol.
     pub fn reply(&mut self, id: RequestId, reply: &[u8]) -> Result<(), ReplyError> {
-        if !self.unanswered.contains(&id) {
-            return Err(ReplyError::UnknownRequest(id));
-        }
         let max = usize::try_from(self.service.max_body_size()).unwrap_or(usize::MAX);
-        if reply.len() > max {
+        if reply.len() > max && self.unanswered.contains(&id) {
             return Err(ReplyError::TooLarge {
                 len: reply.len(),
                 max,
             });
         }
-        self.unanswered.remove(&id);
+        if !self.unanswered.remove(&id) {
+            return Err(ReplyError::UnknownRequest(id));
+        }
         let sent = self.answer(id, Kind::Reply, reply)?;
         if sent {
             self.stats.replies += 1;
@@ -440,9 +447,7 @@ impl Server {
         let wait = match self.service.reply_timeout {
             _ if self.closing => Wait::Never,
             Duration::ZERO => Wait::Never,
-            t => Instant::now()
-                .checked_add(t)
-                .map_or(Wait::Forever, Wait::Until),
+            t => Wait::For(t),
         };
         self.answer_waiting(id, kind, body, wait)
     }
@@ -555,9 +560,7 @@ impl Drop for Server {
             }
         }
         self.flush_owed();
-        let mut ids: Vec<RequestId> = self.unanswered.drain().collect();
-        ids.sort_unstable_by_key(|id| (id.lane, id.seq));
-        for id in ids {
+        for id in self.unanswered.take_all() {
             self.stats.declined += 1;
             let _ = self.answer_waiting(id, Kind::Declined, &[], Wait::Never);
         }
