@@ -1,6 +1,6 @@
 //! Loom models of the service rules (`src/service/`): correlation of
-//! pipelined replies, and a request in flight while its server is
-//! replaced.
+//! pipelined replies, a reply to a client that died, and a request in
+//! flight while its server is replaced.
 //!
 //! Run as the models in `models.rs` (see there). The one-line library
 //! changes that make each fail are listed in `docs/correctness.md`.
@@ -117,5 +117,45 @@ fn replaced_server_refuses_requests_meant_for_its_predecessor() {
         assert_eq!(last.call(b"stop").unwrap(), b"stopped");
         drop(last);
         drop(srv.join().unwrap());
+    });
+}
+
+/// Proves: a reply to a client that died is dropped without holding the
+/// server up, and never reaches the client that takes its lane over. The
+/// first client sends a request and dies; the server answers it with a
+/// reply longer than the reply queue's ring (so it streams, and must wait
+/// for room: the dead client never reads), then answers the second
+/// client, which took the lane and its reply queue over and calls with the
+/// same sequence number (0) as the dead one. The second client's call
+/// returns its own reply, having passed over whatever of the first reply
+/// reached it; the server answered both.
+#[test]
+fn reply_to_a_dead_client_is_dropped_and_not_taken_by_its_successor() {
+    model(|| {
+        let svc = service(1);
+        let mut first = svc.client().unwrap();
+        let mut server = svc.server().unwrap();
+        first.send_request(b"first").unwrap();
+        first.loom_die();
+        let srv = thread::spawn(move || {
+            for _ in 0..2 {
+                let req = server.recv_request().unwrap();
+                // The dead client's reply: 300 bytes, longer than the
+                // ring (4 slots of 64 bytes).
+                let reply = match req.body() {
+                    b"first" => vec![b'1'; 300],
+                    other => other.to_vec(),
+                };
+                server.reply(req.id(), &reply).unwrap();
+            }
+            server
+        });
+        let mut second = svc.client().unwrap();
+        assert_eq!(second.call(b"second").unwrap(), b"second");
+        let server = srv.join().unwrap();
+        let stats = server.stats();
+        assert_eq!(stats.replies + stats.dropped_replies, 2, "{stats:?}");
+        drop(second);
+        drop(server);
     });
 }

@@ -432,6 +432,16 @@ impl Client {
         self.state.incarnation
     }
 
+    /// Loom models only: the death of the client's process (killed in the
+    /// middle of whatever it was doing), as the server and the next holder
+    /// of its lane see it: its ends keep the token of a dead process.
+    #[cfg(shmq_loom)]
+    #[doc(hidden)]
+    pub fn loom_die(mut self) {
+        self.requests.loom_die_in_place();
+        self.replies.loom_die_in_place();
+    }
+
     /// Counts of the replies this handle dropped.
     pub fn stats(&self) -> ClientStats {
         self.state.stats
@@ -475,6 +485,20 @@ impl Client {
                 Err(SendTimeoutError::Timeout) => {}
                 Err(e) => return Err(send_failed(e, body.len())),
             }
+        }
+        // Loom models no time: there a request that does not go at once
+        // waits for room untimed (see `wait_once_untimed`).
+        #[cfg(shmq_loom)]
+        if !sent {
+            wire::send(
+                &mut self.requests,
+                &mut self.scratch,
+                &header,
+                body,
+                Wait::Forever,
+            )
+            .map_err(|e| send_failed(e, body.len()))?;
+            sent = true;
         }
         let mut slice = PUMP_SLICE;
         while !sent {

@@ -102,6 +102,9 @@ pub(crate) enum Wait {
     /// For this long from the moment a wait starts (the clock is read
     /// only if the message does not go at once).
     For(Duration),
+    /// As long as it takes (loom models, which model no time).
+    #[cfg(shmq_loom)]
+    Forever,
 }
 
 /// Messages (header and body) up to this long are put together in the
@@ -181,6 +184,13 @@ fn send_whole(tx: &mut Sender, msg: &[u8], wait: Wait) -> Result<(), SendTimeout
     match wait {
         Wait::Never => tx.try_send(msg).map_err(from_try),
         Wait::Until(deadline) => tx.send_deadline(msg, deadline),
+        // Loom models no time, and a wait that reads the clock would make
+        // a model take different paths on replays of one execution: there
+        // the wait is untimed (it still ends when the receiver is found
+        // dead, on every poll under loom).
+        Wait::For(_) if crate::sync::LOOM => tx.send(msg).map_err(from_send),
+        #[cfg(shmq_loom)]
+        Wait::Forever => tx.send(msg).map_err(from_send),
         Wait::For(timeout) => {
             // A message that fits may go at once, without a look at the
             // clock; a longer one always streams.
