@@ -69,6 +69,9 @@ impl std::error::Error for CorruptedError {}
 /// ```
 pub struct OpenError {
     queue: Option<String>,
+    /// What the name names: `"queue"` (the default), `"semaphore"` or
+    /// `"barrier"`.
+    object: &'static str,
     kind: OpenErrorKind,
 }
 
@@ -83,9 +86,18 @@ impl OpenError {
         self.kind
     }
 
-    /// The name of the queue, if the error concerns a named queue.
+    /// The name of the queue, if the error concerns a named queue (or the
+    /// name of the [`Semaphore`](crate::Semaphore) or
+    /// [`Barrier`](crate::Barrier), for theirs).
     pub fn queue(&self) -> Option<&str> {
         self.queue.as_deref()
+    }
+
+    /// The same error, about the `object` (`"semaphore"`, `"barrier"`)
+    /// `name`: [`on`](Self::on) for the objects that are not queues.
+    pub(crate) fn on_object(mut self, object: &'static str, name: Option<&str>) -> Self {
+        self.object = object;
+        self.on(name)
     }
 
     /// The same error, about the queue `name` (unless it names one already).
@@ -99,7 +111,11 @@ impl OpenError {
 
 impl From<OpenErrorKind> for OpenError {
     fn from(kind: OpenErrorKind) -> Self {
-        OpenError { queue: None, kind }
+        OpenError {
+            queue: None,
+            object: "queue",
+            kind,
+        }
     }
 }
 
@@ -116,7 +132,23 @@ impl fmt::Display for OpenError {
         match (&self.queue, &self.kind) {
             // The kind's own message quotes the name already.
             (_, OpenErrorKind::InvalidName { .. }) | (None, _) => self.kind.fmt(f),
-            (Some(name), kind) => write!(f, "queue {name:?}: {kind}"),
+            (Some(name), kind) if self.object == "queue" => write!(f, "queue {name:?}: {kind}"),
+            // The messages that say "queue" themselves, for the others.
+            (Some(name), OpenErrorKind::NotFound) => write!(
+                f,
+                "{} {name:?}: no such {0} (create it first, or use open_or_create)",
+                self.object
+            ),
+            (Some(name), OpenErrorKind::AlreadyExists) => {
+                write!(f, "{} {name:?}: {0} already exists", self.object)
+            }
+            (Some(name), OpenErrorKind::NotReady) => write!(
+                f,
+                "{} {name:?}: not ready: its creator has not finished creating it (if that \
+                 process died, remove it)",
+                self.object
+            ),
+            (Some(name), kind) => write!(f, "{} {name:?}: {kind}", self.object),
         }
     }
 }
@@ -170,6 +202,14 @@ pub enum OpenErrorKind {
         /// What was found instead.
         found: u64,
     },
+    /// The segment is another kind of shmq object than the one asked for
+    /// (a semaphore opened as a queue, a queue opened as a barrier, ...).
+    WrongKind {
+        /// What the segment holds: `"queue"`, `"semaphore"` or `"barrier"`.
+        found: &'static str,
+        /// What was asked for.
+        expected: &'static str,
+    },
     /// The segment's layout version is not the one this library speaks.
     VersionMismatch {
         /// Version in the segment.
@@ -212,6 +252,13 @@ pub enum OpenErrorKind {
         /// The queue's number of sender lanes.
         limit: usize,
     },
+    /// Every member slot of a [`Barrier`](crate::Barrier) is held by a
+    /// live process ([`Barrier::join`](crate::Barrier::join); a slot whose
+    /// holder died is taken over).
+    TooManyMembers {
+        /// The barrier's number of members.
+        limit: usize,
+    },
     /// A strict open ([`QueueBuilder::strict`](crate::QueueBuilder::strict))
     /// found the queue with other settings than the builder's.
     SettingsMismatch {
@@ -245,6 +292,9 @@ impl fmt::Display for OpenErrorKind {
             OpenErrorKind::BadMagic { found } => {
                 write!(f, "not a shmq segment (bad magic {found:#018x})")
             }
+            OpenErrorKind::WrongKind { found, expected } => {
+                write!(f, "the segment holds a {found}, not a {expected}")
+            }
             OpenErrorKind::VersionMismatch { found, expected } => write!(
                 f,
                 "segment layout version {found}, expected {expected} (made by another shmq \
@@ -265,6 +315,9 @@ impl fmt::Display for OpenErrorKind {
             }
             OpenErrorKind::TooManySenders { limit } => {
                 write!(f, "all {limit} sender lanes are held by live processes")
+            }
+            OpenErrorKind::TooManyMembers { limit } => {
+                write!(f, "all {limit} member slots are held by live processes")
             }
             OpenErrorKind::SettingsMismatch {
                 setting,
@@ -693,3 +746,105 @@ impl std::error::Error for ReplyError {
         }
     }
 }
+
+/// Error from [`Semaphore::try_acquire`](crate::Semaphore::try_acquire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryAcquireError {
+    /// Every permit is held (by live processes, as far as this call
+    /// looked: see [`Semaphore::try_acquire`](crate::Semaphore::try_acquire)).
+    NoPermits,
+}
+
+impl fmt::Display for TryAcquireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryAcquireError::NoPermits => f.write_str("no semaphore permit available"),
+        }
+    }
+}
+
+impl std::error::Error for TryAcquireError {}
+
+/// Error from [`Semaphore::acquire_timeout`](crate::Semaphore::acquire_timeout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcquireTimeoutError {
+    /// The deadline passed before a permit came free.
+    Timeout,
+}
+
+impl AcquireTimeoutError {
+    /// Whether the deadline passed (always, for now).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, AcquireTimeoutError::Timeout)
+    }
+}
+
+impl fmt::Display for AcquireTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AcquireTimeoutError::Timeout => f.write_str("timed out waiting for a semaphore permit"),
+        }
+    }
+}
+
+impl std::error::Error for AcquireTimeoutError {}
+
+/// Error from [`BarrierMember::wait`](crate::BarrierMember::wait).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BarrierError {
+    /// The barrier is broken: a member died (or panicked) before arriving
+    /// for a generation. A broken barrier stays broken: every wait on it
+    /// fails, until it is removed and created again.
+    Broken {
+        /// The process id of the member that broke it (0 if the segment
+        /// does not say).
+        pid: u32,
+    },
+}
+
+impl fmt::Display for BarrierError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BarrierError::Broken { pid } => write!(
+                f,
+                "barrier broken: a member (pid {pid}) died or panicked before arriving"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BarrierError {}
+
+/// Error from [`BarrierMember::wait_timeout`](crate::BarrierMember::wait_timeout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BarrierWaitTimeoutError {
+    /// The deadline passed before every member arrived. This member stays
+    /// arrived: its next wait finishes this one (see
+    /// [`BarrierMember::wait_timeout`](crate::BarrierMember::wait_timeout)).
+    Timeout,
+    /// The barrier is broken; see [`BarrierError::Broken`].
+    Broken {
+        /// The process id of the member that broke it (0 if unknown).
+        pid: u32,
+    },
+}
+
+impl BarrierWaitTimeoutError {
+    /// Whether the deadline passed.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, BarrierWaitTimeoutError::Timeout)
+    }
+}
+
+impl fmt::Display for BarrierWaitTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BarrierWaitTimeoutError::Timeout => {
+                f.write_str("timed out waiting for the other barrier members")
+            }
+            BarrierWaitTimeoutError::Broken { pid } => BarrierError::Broken { pid: *pid }.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for BarrierWaitTimeoutError {}

@@ -131,3 +131,23 @@ pub fn drain_lanes(
     }
     (delivered, per_lane)
 }
+
+/// Opens `image` as a semaphore segment of `image.len()` bytes (as
+/// `Semaphore::open` checks a file) and runs `ops` on it, one byte each:
+/// `% 5` = 0 `try_acquire`, 1 `acquire_timeout(0)`, 2 drop the newest
+/// permit held, 3 `available_permits`, 4 `holders`. Every operation looks
+/// at the holders' processes (the liveness pacing is reset before each).
+/// Returns the permits taken, or the open error. Never panics or waits.
+pub fn semaphore_image(image: &[u8], ops: &[u8]) -> Result<usize, OpenError> {
+    crate::semaphore::fuzz_image(image, ops)
+}
+
+/// Opens `image` as a barrier segment and runs `ops` on it, one byte
+/// each: `% 5` = 0 `join`, 1 `wait_timeout(0)` of the member
+/// `byte / 5` (modulo those joined), 2 drop the newest member, 3
+/// `joined`, `generation` and `is_broken`, 4 `try_wait` of every member.
+/// Every operation looks at the members' processes. Returns the waits
+/// that completed a generation, or the open error. Never panics or waits.
+pub fn barrier_image(image: &[u8], ops: &[u8]) -> Result<usize, OpenError> {
+    crate::barrier::fuzz_image(image, ops)
+}

@@ -68,6 +68,36 @@ use crate::sync::{AtomicU32, AtomicU64, FutexWord};
 
 /// `b"SHMQRING"` read as a little-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMQRING");
+/// `b"SHMQSEMA"` read as a little-endian `u64`: a semaphore's segment
+/// (`semaphore.rs`).
+pub(crate) const SEMAPHORE_MAGIC: u64 = u64::from_le_bytes(*b"SHMQSEMA");
+/// `b"SHMQBARR"` read as a little-endian `u64`: a barrier's segment
+/// (`barrier.rs`).
+pub(crate) const BARRIER_MAGIC: u64 = u64::from_le_bytes(*b"SHMQBARR");
+
+/// What kind of shmq segment the magic `magic` starts, if any.
+pub(crate) fn kind_of_magic(magic: u64) -> Option<&'static str> {
+    match magic {
+        MAGIC => Some("queue"),
+        SEMAPHORE_MAGIC => Some("semaphore"),
+        BARRIER_MAGIC => Some("barrier"),
+        _ => None,
+    }
+}
+
+/// The error for a ready segment that does not start with the magic of
+/// the kind `expected`: [`OpenErrorKind::WrongKind`] if it is another kind
+/// of shmq segment, else [`OpenErrorKind::BadMagic`].
+///
+/// [`OpenErrorKind::WrongKind`]: crate::OpenErrorKind::WrongKind
+/// [`OpenErrorKind::BadMagic`]: crate::OpenErrorKind::BadMagic
+pub(crate) fn wrong_magic(magic: u64, expected: &'static str) -> crate::OpenError {
+    match kind_of_magic(magic) {
+        Some(found) => crate::OpenErrorKind::WrongKind { found, expected }.into(),
+        None => crate::OpenErrorKind::BadMagic { found: magic }.into(),
+    }
+}
+
 /// Layout version; bumped on any incompatible change to this file.
 /// Version 3 added sender lanes and the `Hello` record.
 pub(crate) const VERSION: u32 = 3;
@@ -205,6 +235,22 @@ pub(crate) struct WakeSlot {
     pub(crate) waker_cpu: AtomicU32,
 }
 
+/// A futex word that any number of waiters, in any process, sleep on (the
+/// semaphore's and the barrier's), and the flag that says whether one may
+/// be asleep: see `wait::wait_event` and `wait::notify`.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub(crate) struct Event {
+    /// Bumped (with Release) by a notifier that found `sleeping` set; a
+    /// waiter sleeps while it holds the value read before registering.
+    /// SYNC: event-seq.
+    pub(crate) seq: FutexWord,
+    /// Set to 1 by every waiter before it sleeps, swapped to 0 by the
+    /// notifier that wakes them all. Never cleared by a waiter, so one
+    /// that leaves (or dies) costs at most one needless wake-up call.
+    pub(crate) sleeping: AtomicU32,
+}
+
 /// The receiver's futex word (the doorbell every sender rings), its owner
 /// word and the barrier mode: written only when the receiver goes to sleep,
 /// is woken or attaches, so the per-message reads of it by the senders (is
@@ -299,6 +345,9 @@ const _: () = {
     assert!(size_of::<WakeSlot>() == 8);
     assert!(offset_of!(WakeSlot, sleeping) == 0);
     assert!(offset_of!(WakeSlot, waker_cpu) == 4);
+    assert!(size_of::<Event>() == 8);
+    assert!(offset_of!(Event, seq) == 0);
+    assert!(offset_of!(Event, sleeping) == 4);
     assert!(offset_of!(ReceiverLine, rx) == 0);
     assert!(offset_of!(ReceiverLine, receiver) == 8);
     assert!(offset_of!(ReceiverLine, symmetric) == 24);

@@ -126,8 +126,11 @@
 //! (the `repr(C)` header and record format), `spsc` (the ring), `frag`
 //! (fragmentation), `wait` (spin and futex sleep), `peer` (ownership and
 //! liveness), `sync` (the atomics facade loom swaps in), `sys` (platform
-//! calls), `error`, `queue` and `channel` (the public API), and
-//! [`service`] (request/response, made of queues).
+//! calls), `error`, `queue` and `channel` (the public API),
+//! [`service`] (request/response, made of queues), and the cross-process
+//! synchronisation primitives [`Semaphore`] (`semaphore`) and [`Barrier`]
+//! (`barrier`), each a `table` (a small segment of owner-token words)
+//! waited on through `wait`'s many-waiter event.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations)]
@@ -136,6 +139,7 @@
 // `segment` and `sys` is compiled but unused there.
 #![cfg_attr(shmq_loom, allow(dead_code, unused_imports))]
 
+mod barrier;
 mod channel;
 mod error;
 mod frag;
@@ -143,10 +147,12 @@ mod layout;
 mod peer;
 mod queue;
 mod segment;
+mod semaphore;
 pub mod service;
 mod spsc;
 mod sync;
 mod sys;
+mod table;
 mod wait;
 
 #[cfg(fuzzing)]
@@ -157,10 +163,12 @@ pub mod fuzz;
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+pub use barrier::{Barrier, BarrierMember, BarrierWaitResult, MAX_MEMBERS};
 pub use channel::{Batch, Iter, Receiver, SendGuard, Sender, SenderId, TryIter};
 pub use error::{
-    CallError, CorruptedError, OpenError, OpenErrorKind, RecvError, RecvTimeoutError, ReplyError,
-    Role, SendError, SendTimeoutError, TryRecvError, TrySendError,
+    AcquireTimeoutError, BarrierError, BarrierWaitTimeoutError, CallError, CorruptedError,
+    OpenError, OpenErrorKind, RecvError, RecvTimeoutError, ReplyError, Role, SendError,
+    SendTimeoutError, TryAcquireError, TryRecvError, TrySendError,
 };
 pub use peer::Departure;
 pub use queue::{
@@ -198,4 +206,5 @@ pub use service::{
 /// ```
 pub use bytemuck;
 pub use segment::MAX_NAME_LEN;
+pub use semaphore::{MAX_PERMITS, Semaphore, SemaphorePermit};
 pub use wait::{DEFAULT_SPIN, WaitStrategy};

@@ -63,6 +63,28 @@ pub(crate) fn is_alive(token: u64) -> bool {
     }
 }
 
+/// [`is_alive`] over one pass of many owner words (a semaphore's permits,
+/// a barrier's members): the answer for the token looked at last is kept,
+/// so a process that holds many words in a row costs one `/proc` read.
+#[derive(Debug, Default)]
+pub(crate) struct Liveness {
+    last: Option<(u64, bool)>,
+}
+
+impl Liveness {
+    /// Whether the process that wrote `token` is alive, as [`is_alive`].
+    pub(crate) fn alive(&mut self, token: u64) -> bool {
+        match self.last {
+            Some((seen, alive)) if seen == token => alive,
+            _ => {
+                let alive = is_alive(token);
+                self.last = Some((token, alive));
+                alive
+            }
+        }
+    }
+}
+
 /// Takes `role`'s end of the queue for this process, without telling the
 /// peer yet: the caller checks the segment, then calls [`announce`] (or
 /// [`detach`] if it refuses it, so a refused attach leaves no trace a peer

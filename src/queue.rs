@@ -403,7 +403,10 @@ impl Queue {
         segment::remove(name).map_err(|e| e.on(Some(name)))
     }
 
-    /// Names of the shmq queues on this machine, sorted.
+    /// Names of the shmq queues on this machine, sorted. Every shmq
+    /// segment is listed: the names of [`Semaphore`](crate::Semaphore)s
+    /// and [`Barrier`](crate::Barrier)s too, which [`Queue::inspect`]
+    /// refuses with [`OpenErrorKind::WrongKind`].
     ///
     /// # Errors
     ///

@@ -18,7 +18,7 @@ use crate::layout::{
     lane_header_offset,
 };
 use crate::sync::Ordering::{Acquire, Relaxed};
-use crate::sync::SlotMemory;
+use crate::sync::{AtomicU32, SlotMemory};
 
 /// Prefix of every shmq segment file in `/dev/shm`, so queues can be listed
 /// and never collide with other programs' segments.
@@ -216,28 +216,7 @@ impl Region {
         config
             .check()
             .map_err(|e| OpenError::from(OpenErrorKind::InvalidOptions(e)))?;
-        let path = path_of(name);
-        let file = crate::sys::create_file(&path, mode).map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => OpenErrorKind::AlreadyExists.into(),
-            _ => OpenError::from(e),
-        })?;
-        // From here on the file exists: remove it again if anything fails,
-        // so a failed create leaves nothing behind.
-        let built = (|| {
-            file.set_len(config.segment_size() as u64)?;
-            let map = memmap2::MmapOptions::new()
-                .len(config.segment_size())
-                .populate()
-                .map_raw(&file)?;
-            Ok::<_, std::io::Error>(map)
-        })();
-        let map = match built {
-            Ok(map) => map,
-            Err(e) => {
-                let _ = std::fs::remove_file(&path);
-                return Err(e.into());
-            }
-        };
+        let map = create_mapped(name, config.segment_size(), mode)?;
         let region = Self::from_map(map, config);
         config.initialise(region.header());
         Ok(region)
@@ -247,49 +226,16 @@ impl Region {
     /// mark it ready, and validates its header against the file.
     #[cfg(not(shmq_loom))]
     pub(crate) fn open(name: &str, timeout: Duration) -> Result<Self, OpenError> {
-        let file = open_segment_file(name)?;
-        let deadline = Instant::now() + timeout;
-        loop {
-            let meta = file.metadata()?;
-            if !meta.file_type().is_file() {
-                return Err(OpenErrorKind::NotAFile.into());
-            }
-            let size = meta.len();
-            if size > 0 && size < HEADER_SIZE as u64 {
-                // Our creator sets the whole size with one ftruncate, so a
-                // size between 0 and the header's is never work in progress.
-                return Err(OpenErrorKind::SizeMismatch {
-                    what: "file size",
-                    found: size,
-                    expected: HEADER_SIZE as u64,
-                }
-                .into());
-            }
-            if size >= HEADER_SIZE as u64 {
-                let len = usize::try_from(size)
-                    .map_err(|_| OpenError::from(OpenErrorKind::BadHeader("file too large")))?;
-                let map = memmap2::MmapOptions::new().len(len).map_raw(&file)?;
-                // SAFETY: the mapping is at least HEADER_SIZE bytes and page
-                // aligned; `Header` is all atomics, valid for any bytes.
-                let header = unsafe { &*map.as_ptr().cast::<Header>() };
-                // SYNC: ready-publish (Acquire side): the creator's header
-                // stores are visible once READY is.
-                match header.meta.ready.load(Acquire) {
-                    READY => {
-                        let config = validate_header(header, size)?;
-                        let region = Self::from_map(map, config);
-                        region.prefault();
-                        return Ok(region);
-                    }
-                    0 => {}
-                    _ => return Err(OpenErrorKind::BadHeader("bad ready marker").into()),
-                }
-            }
-            if Instant::now() >= deadline {
-                return Err(OpenErrorKind::NotReady.into());
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        open_mapped(name, timeout, HEADER_SIZE, |map, size| {
+            // SAFETY: the mapping is at least HEADER_SIZE bytes (as
+            // `open_mapped` checked) and page aligned; `Header` is all
+            // atomics, valid for any bytes.
+            let header = unsafe { &*map.as_ptr().cast::<Header>() };
+            let config = validate_header(header, size)?;
+            let region = Self::from_map(map, config);
+            region.prefault();
+            Ok(region)
+        })
     }
 
     #[cfg(not(shmq_loom))]
@@ -312,18 +258,120 @@ impl Region {
     #[cfg(not(shmq_loom))]
     fn prefault(&self) {
         if let Backing::Mapped(map) = &self._backing {
-            // SAFETY: the range is exactly our live mapping; POPULATE_WRITE
-            // only faults pages in, it never changes their contents. Failure
-            // (kernels before 5.14) just means lazy faults.
-            let _ = unsafe {
-                rustix::mm::madvise(
-                    map.as_mut_ptr().cast(),
-                    map.len(),
-                    rustix::mm::Advice::LinuxPopulateWrite,
-                )
-            };
+            prefault(map);
         }
     }
+}
+
+/// Offset of the `ready` word in every kind of segment: queues (`Meta`)
+/// and the tables of semaphores and barriers (`table::TableMeta`) keep it
+/// at the same place, so an opener can wait for any segment to be ready
+/// before it reads the magic that says which kind it is.
+pub(crate) const READY_OFFSET: usize = std::mem::offset_of!(crate::layout::Meta, ready);
+
+/// Creates the segment file of `name` exclusively (mode `mode`), sizes it
+/// to `size` bytes and maps it shared, pre-faulted: the first half of
+/// creating a segment of any kind. From the moment the file exists until
+/// this returns, a failure removes it again, so a failed create leaves
+/// nothing behind. The caller initialises the header and publishes `ready`
+/// (at [`READY_OFFSET`]) last.
+#[cfg(not(shmq_loom))]
+pub(crate) fn create_mapped(
+    name: &str,
+    size: usize,
+    mode: u32,
+) -> Result<memmap2::MmapRaw, OpenError> {
+    validate_name(name)?;
+    let path = path_of(name);
+    let file = crate::sys::create_file(&path, mode).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => OpenErrorKind::AlreadyExists.into(),
+        _ => OpenError::from(e),
+    })?;
+    let built = (|| {
+        file.set_len(size as u64)?;
+        let map = memmap2::MmapOptions::new()
+            .len(size)
+            .populate()
+            .map_raw(&file)?;
+        Ok::<_, std::io::Error>(map)
+    })();
+    built.map_err(|e| {
+        let _ = std::fs::remove_file(&path);
+        e.into()
+    })
+}
+
+/// Opens the segment file of `name` (of any kind), waits up to `timeout`
+/// for its creator to publish `ready` (at [`READY_OFFSET`]), then hands the
+/// whole file, mapped shared, and its size to `validate`, which checks the
+/// header and builds the handle. A file of a size between 0 and
+/// `min_size` (the fixed header of the kind asked for, at least
+/// `READY_OFFSET + 4`) is refused: a creator sets the whole size with one
+/// `ftruncate`.
+#[cfg(not(shmq_loom))]
+pub(crate) fn open_mapped<T>(
+    name: &str,
+    timeout: Duration,
+    min_size: usize,
+    mut validate: impl FnMut(memmap2::MmapRaw, u64) -> Result<T, OpenError>,
+) -> Result<T, OpenError> {
+    debug_assert!(min_size >= READY_OFFSET + 4);
+    let file = open_segment_file(name)?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let meta = file.metadata()?;
+        if !meta.file_type().is_file() {
+            return Err(OpenErrorKind::NotAFile.into());
+        }
+        let size = meta.len();
+        if size > 0 && size < min_size as u64 {
+            // Our creator sets the whole size with one ftruncate, so a
+            // size between 0 and the header's is never work in progress.
+            return Err(OpenErrorKind::SizeMismatch {
+                what: "file size",
+                found: size,
+                expected: min_size as u64,
+            }
+            .into());
+        }
+        if size >= min_size as u64 {
+            let len = usize::try_from(size)
+                .map_err(|_| OpenError::from(OpenErrorKind::BadHeader("file too large")))?;
+            let map = memmap2::MmapOptions::new().len(len).map_raw(&file)?;
+            // SAFETY: the mapping is at least `min_size` bytes, more than
+            // `READY_OFFSET + 4`, and page aligned, so the word is in it
+            // and 4-aligned; an atomic is valid for any bytes; the
+            // reference is dropped before `map` is moved below.
+            let ready = unsafe { &*map.as_ptr().add(READY_OFFSET).cast::<AtomicU32>() };
+            // SYNC: ready-publish (Acquire side): the creator's header
+            // stores are visible once READY is.
+            match ready.load(Acquire) {
+                READY => return validate(map, size),
+                0 => {}
+                _ => return Err(OpenErrorKind::BadHeader("bad ready marker").into()),
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(OpenErrorKind::NotReady.into());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Faults every page of `map` in now, so the first operations do not pay
+/// for it.
+#[cfg(not(shmq_loom))]
+pub(crate) fn prefault(map: &memmap2::MmapRaw) {
+    // SAFETY: the range is exactly a live mapping; POPULATE_WRITE only
+    // faults pages in, it never changes their contents. Failure (kernels
+    // before 5.14) just means lazy faults.
+    let _ = unsafe {
+        rustix::mm::madvise(
+            map.as_mut_ptr().cast(),
+            map.len(),
+            rustix::mm::Advice::LinuxPopulateWrite,
+        )
+    };
 }
 
 /// Opens the segment file of the queue `name` (read and write, never
@@ -452,7 +500,7 @@ pub(crate) fn validate_header(header: &Header, file_size: u64) -> Result<Config,
     let meta = &header.meta;
     let magic = meta.magic.load(Relaxed);
     if magic != MAGIC {
-        return Err(OpenErrorKind::BadMagic { found: magic }.into());
+        return Err(crate::layout::wrong_magic(magic, "queue"));
     }
     let version = meta.version.load(Relaxed);
     if version != VERSION {

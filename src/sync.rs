@@ -33,6 +33,13 @@ macro_rules! atomic {
 
         #[allow(dead_code)]
         impl $name {
+            /// An atomic holding `value` (for process-local use; shared
+            /// ones live in zeroed segments and start from `Default`).
+            #[inline]
+            pub(crate) fn new(value: $int) -> Self {
+                Self(imp::$name::new(value))
+            }
+
             #[inline]
             pub(crate) fn load(&self, order: Ordering) -> $int {
                 self.0.load(order)

@@ -24,9 +24,9 @@
 use std::time::{Duration, Instant};
 
 use crate::error::Stop;
-use crate::layout::{ReceiverLine, WakeSlot};
-use crate::sync::Ordering::Relaxed;
-use crate::sync::{AtomicU32, AtomicU64, barrier, current_cpu, spin_hint};
+use crate::layout::{Event, ReceiverLine, WakeSlot};
+use crate::sync::Ordering::{Acquire, Relaxed, Release, SeqCst};
+use crate::sync::{AtomicU32, AtomicU64, barrier, current_cpu, fence, spin_hint};
 
 /// How long one futex sleep lasts at most before the waiter checks whether
 /// its peer process is still alive.
@@ -488,4 +488,140 @@ fn mark_ready(line: &ReceiverLine, lane: usize) {
     if line.ready_lanes.load(Relaxed) & bit == 0 {
         line.ready_lanes.fetch_or(bit, Relaxed);
     }
+}
+
+/// Waits until `poll` returns `Some`, as one of any number of waiters (of
+/// any process) on `event`: the semaphore's acquirers, the barrier's
+/// members. Returns `None` when `deadline` passes first (at once, for
+/// [`Deadline::Now`], if the first look finds nothing).
+///
+/// `poll(liveness)` looks at the condition; with `liveness` set (at most
+/// once a [`LIVENESS_SLICE`], as [`liveness_due`] paces it, and on every
+/// look under loom) it should also ask whether the processes it waits for
+/// are alive (a `/proc` read). It spins with pause hints for up to `spin`
+/// (not under loom), then sleeps on `event` in slices of at most
+/// [`LIVENESS_SLICE`].
+///
+/// The handshake, folly's `EventCount` with a flag for a count: the waiter
+/// reads `seq`, sets `sleeping`, issues `fence(SeqCst)`, looks again and
+/// sleeps while `seq` holds the value it read; the notifier ([`notify`])
+/// publishes its change, issues `fence(SeqCst)` and, only if `sleeping` is
+/// set, swaps it to 0, bumps `seq` and wakes every sleeper. Either the
+/// waiter's look sees the change or the notifier sees the flag (SYNC:
+/// event-register), and a bump after the waiter's read of `seq` makes its
+/// futex wait return at once: no lost wake-up, and no system call while
+/// nobody sleeps. Unlike [`wait_until`]'s one-sleeper flag, waiters never
+/// clear `sleeping` (another may still be asleep): a stale flag costs one
+/// needless wake-up, never a lost one. Plain fences rather than the
+/// asymmetric pair: these objects keep no per-message fast path that a
+/// fence would slow down.
+pub(crate) fn wait_event<T>(
+    event: &Event,
+    spin: Duration,
+    deadline: Deadline,
+    state: &mut WaitState,
+    mut poll: impl FnMut(bool) -> Option<T>,
+) -> Option<T> {
+    if let Some(done) = poll(false) {
+        return Some(done);
+    }
+    if deadline == Deadline::Now {
+        if liveness_due(state) {
+            return poll(true);
+        }
+        return None;
+    }
+    if !crate::sync::LOOM && !spin.is_zero() {
+        let start = Instant::now();
+        loop {
+            for _ in 0..32 {
+                spin_hint();
+                if let Some(done) = poll(false) {
+                    return Some(done);
+                }
+            }
+            let now = Instant::now();
+            if liveness_due(state) {
+                if let Some(done) = poll(true) {
+                    return Some(done);
+                }
+            }
+            if deadline.passed(now) {
+                return None;
+            }
+            if now.duration_since(start) >= spin {
+                break;
+            }
+        }
+    }
+    loop {
+        // SYNC: event-seq (Acquire side): pairs with the Release bump in
+        // `wake_event`; read before registering, so a bump made for a
+        // registration it sees cannot be slept through.
+        let key = event.seq.word().load(Acquire);
+        // A read-modify-write, as in `wait_until` (loom sees modification
+        // order through RMWs only).
+        event.sleeping.swap(1, Relaxed);
+        // SYNC: event-register (waiter's half). Pairs with the fence in
+        // `notify`: either the look below sees the notifier's change, or
+        // the notifier sees our 1 and bumps `seq`.
+        fence(SeqCst);
+        let now = Instant::now();
+        if let Some(done) = poll(liveness_due(state)) {
+            return Some(done);
+        }
+        if deadline.passed(now) {
+            return None;
+        }
+        let timeout = deadline
+            .remaining(now)
+            .map_or(LIVENESS_SLICE, |left| left.min(LIVENESS_SLICE));
+        event.seq.wait(key, Some(timeout));
+        // Woken (or the slice ended): look before registering again.
+        if let Some(done) = poll(false) {
+            return Some(done);
+        }
+    }
+}
+
+/// Called right after a change that a waiter on `event` may wait for (a
+/// permit freed, a generation completed): wakes every waiter if, and only
+/// if, one registered as sleeping (see [`wait_event`]).
+pub(crate) fn notify(event: &Event) {
+    // SYNC: event-register (notifier's half): orders the caller's change
+    // before the load of the flag; pairs with the waiter's fence.
+    fence(SeqCst);
+    // The swap makes one notifier pay for the system call per round of
+    // sleeps. Relaxed: the fence above orders it, and the bump carries the
+    // Release a woken waiter's read of `seq` pairs with.
+    if event.sleeping.load(Relaxed) != 0 && event.sleeping.swap(0, Relaxed) != 0 {
+        wake_event(event);
+    }
+}
+
+/// Wakes every waiter on `event`, registered or not: for changes that are
+/// rare and must not wait for a slice (a barrier found broken).
+pub(crate) fn notify_always(event: &Event) {
+    event.sleeping.swap(0, Relaxed);
+    wake_event(event);
+}
+
+/// Bumps `seq` and wakes every sleeper on it.
+#[cold]
+fn wake_event(event: &Event) {
+    // SYNC: event-seq (Release side): a waiter that reads the new value
+    // sees everything before it.
+    event.seq.word().fetch_add(1, Release);
+    event.seq.wake_all();
+}
+
+/// Loom models only: the end of every waiter's timed sleep on `event`.
+/// Outside loom a waiter sleeps at most a [`LIVENESS_SLICE`] and then
+/// looks whether the processes it waits for are alive; loom has no time,
+/// so a model in which a process dies calls this after the death (from
+/// the dying thread): every waiter wakes and looks, as its timer would
+/// make it at some point after the death.
+#[cfg(shmq_loom)]
+pub(crate) fn loom_slice_end(event: &Event) {
+    notify_always(event);
 }

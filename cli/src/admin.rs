@@ -194,7 +194,13 @@ fn list_long(names: &[String]) -> String {
                 s.created
                     .map_or_else(|| "?".to_owned(), |t| format_age(now, t)),
             ]),
-            Err(e) => Err((name.clone(), e.kind().to_string())),
+            Err(e) => Err((
+                name.clone(),
+                match crate::objects::other_kind(&e) {
+                    Some(kind) => crate::objects::describe(name, kind),
+                    None => format!("error: {}", e.kind()),
+                },
+            )),
         })
         .collect();
     let mut widths = HEADER.map(str::len);
@@ -222,7 +228,7 @@ fn list_long(names: &[String]) -> String {
     for row in &rows {
         text.push_str(&match row {
             Ok(cells) => line(&cells.each_ref().map(String::as_str)),
-            Err((name, error)) => line(&[name, &format!("error: {error}")]),
+            Err((name, what)) => line(&[name, what]),
         });
     }
     text
@@ -230,7 +236,21 @@ fn list_long(names: &[String]) -> String {
 
 /// `shmq stat`: the queue's settings, state, ends and counters.
 pub fn stat(name: &str, json: bool) -> Result<(), Failure> {
-    let stats = inspect_ready(name).map_err(|e| Failure::open(name, e))?;
+    let stats = match inspect_ready(name) {
+        Ok(stats) => stats,
+        Err(e) => match crate::objects::other_kind(&e) {
+            Some(kind) => {
+                let text =
+                    crate::objects::stat(name, kind, json).map_err(|e| Failure::open(name, e))?;
+                let mut out = io::stdout().lock();
+                return out
+                    .write_all(text.as_bytes())
+                    .and_then(|()| out.flush())
+                    .map_err(Failure::stdout);
+            }
+            None => return Err(Failure::open(name, e)),
+        },
+    };
     let replies = reply_queues(name, &all_queues());
     let clients = (!replies.is_empty()).then(|| clients(&stats, &replies));
     let text = if json {

@@ -37,12 +37,14 @@
 //!
 //! Modules: `args` (the command line), `status` (exit statuses, failures
 //! and warnings), `admin` (`create`, `rm`, `list`, `stat`, `gc`), `send`,
-//! `recv`, and `service` (`create --service`, `serve`, `call`). The benchmark, `bench` and its hidden `bench-peer` helper,
+//! `recv`, `service` (`create --service`, `serve`, `call`), and `objects`
+//! (`list --long` and `stat` of a semaphore or a barrier). The benchmark, `bench` and its hidden `bench-peer` helper,
 //! is the `shmq-bench` crate (`bench/` in the workspace): the command line
 //! embeds its options and runs it.
 
 mod admin;
 mod args;
+mod objects;
 mod recv;
 mod send;
 mod service;

@@ -15,6 +15,10 @@ pub enum HeaderError {
     Magic {
         found: u64,
     },
+    /// Another kind of shmq segment's magic (a semaphore's or a barrier's).
+    WrongKind {
+        found: &'static str,
+    },
     Version {
         found: u32,
         expected: u32,
@@ -41,6 +45,7 @@ impl HeaderError {
         match self {
             HeaderError::TooShort => "shorter than a header",
             HeaderError::Magic { .. } => "magic",
+            HeaderError::WrongKind { .. } => "kind",
             HeaderError::Version { .. } => "version",
             HeaderError::Flavour { .. } => "flavour",
             HeaderError::BadHeader(why) => why,
@@ -64,6 +69,12 @@ pub fn model_header(image: &[u8]) -> Result<(), HeaderError> {
     let u64_at = |at: usize| u64::from_le_bytes(image[at..at + 8].try_into().unwrap());
     let magic = u64_at(meta::MAGIC);
     if magic != MAGIC {
+        if magic == u64::from_le_bytes(*b"SHMQSEMA") {
+            return Err(HeaderError::WrongKind { found: "semaphore" });
+        }
+        if magic == u64::from_le_bytes(*b"SHMQBARR") {
+            return Err(HeaderError::WrongKind { found: "barrier" });
+        }
         return Err(HeaderError::Magic { found: magic });
     }
     let version = u32_at(meta::VERSION);

@@ -45,6 +45,10 @@ fn header_error(e: OpenError) -> HeaderError {
     match e.into_kind() {
         OpenErrorKind::NotReady => HeaderError::TooShort,
         OpenErrorKind::BadMagic { found } => HeaderError::Magic { found },
+        OpenErrorKind::WrongKind {
+            found,
+            expected: "queue",
+        } => HeaderError::WrongKind { found },
         OpenErrorKind::VersionMismatch { found, expected } => {
             HeaderError::Version { found, expected }
         }

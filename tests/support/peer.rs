@@ -69,6 +69,24 @@
 //!   With `on_died=exit`, a `ServerDied` (or `Disconnected`) ends the
 //!   sending: every call still in flight must then fail with `ServerDied`
 //!   (none may return a wrong reply), and it prints `died <ok> <failed>`.
+//!
+//! Semaphore and barrier scenarios (`<queue>` is the semaphore's or the
+//! barrier's name; it must exist):
+//! - `sem-hold [permits=1]`: takes that many permits, prints `held <n>`,
+//!   holds them until stdin closes (or it is killed), releases them and
+//!   prints `released`.
+//! - `sem-acquire [timeout_ms_acquire=]`: prints `waiting`, takes one
+//!   permit (blocking, or at most that long: then prints `timeout`),
+//!   prints `acquired`, releases it.
+//! - `sem-cycle count=`: `count` times takes a permit, checks that no
+//!   more processes hold permits than there are, and releases it; prints
+//!   `cycled <count>`.
+//! - `barrier-join`: joins, prints `joined <slot>`, holds its slot until
+//!   stdin closes (or it is killed) without ever arriving.
+//! - `barrier-wait [rounds=1] [expect=ok|broken]`: joins, prints
+//!   `joined <slot>`, then waits `rounds` times and prints
+//!   `leaders <n>` (how many of its waits it led); with `expect=broken`
+//!   its first wait must fail `Broken`: prints `broken <pid>`.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -196,6 +214,11 @@ fn main() {
         "expect-corrupt" => expect_corrupt(&args),
         "serve" => serve(&args),
         "call-load" => call_load(&args),
+        "sem-hold" => sem_hold(&args),
+        "sem-acquire" => sem_acquire(&args),
+        "sem-cycle" => sem_cycle(&args),
+        "barrier-join" => barrier_join(&args),
+        "barrier-wait" => barrier_wait(&args),
         other => {
             eprintln!("shmq-peer: unknown scenario {other:?}");
             exit(2);
@@ -592,5 +615,96 @@ fn call_load(args: &Args) -> Outcome {
             return Err(format!("{ok} replies for {count} calls"));
         }
     }
+    Ok(())
+}
+
+fn open_semaphore(args: &Args) -> Result<shmq::Semaphore, String> {
+    shmq::Semaphore::open(&args.queue).map_err(|e| format!("opening semaphore: {e}"))
+}
+
+fn sem_hold(args: &Args) -> Outcome {
+    let sem = open_semaphore(args)?;
+    let n = args.num_or("permits", 1)?;
+    let permits: Vec<_> = (0..n).map(|_| sem.acquire()).collect();
+    println!("held {n}");
+    hold_until_stdin_closes();
+    drop(permits);
+    println!("released");
+    Ok(())
+}
+
+fn sem_acquire(args: &Args) -> Outcome {
+    let sem = open_semaphore(args)?;
+    println!("waiting");
+    let permit = match args.get("timeout_ms_acquire") {
+        Some(_) => {
+            let ms = args.num("timeout_ms_acquire")?;
+            match sem.acquire_timeout(Duration::from_millis(ms)) {
+                Ok(permit) => permit,
+                Err(_) => {
+                    println!("timeout");
+                    return Ok(());
+                }
+            }
+        }
+        None => sem.acquire(),
+    };
+    println!("acquired");
+    drop(permit);
+    Ok(())
+}
+
+fn sem_cycle(args: &Args) -> Outcome {
+    let sem = open_semaphore(args)?;
+    let count = args.num("count")?;
+    for i in 0..count {
+        let permit = sem.acquire();
+        let holders = sem.holders();
+        if holders.len() > sem.permits() || !holders.contains(&std::process::id()) {
+            return Err(format!(
+                "cycle {i}: holders {holders:?} of {}",
+                sem.permits()
+            ));
+        }
+        drop(permit);
+    }
+    println!("cycled {count}");
+    Ok(())
+}
+
+fn open_barrier(args: &Args) -> Result<shmq::Barrier, String> {
+    shmq::Barrier::open(&args.queue).map_err(|e| format!("opening barrier: {e}"))
+}
+
+fn barrier_join(args: &Args) -> Outcome {
+    let barrier = open_barrier(args)?;
+    let member = barrier.join().map_err(|e| format!("joining: {e}"))?;
+    println!("joined {}", member.slot());
+    hold_until_stdin_closes();
+    drop(member);
+    Ok(())
+}
+
+fn barrier_wait(args: &Args) -> Outcome {
+    let barrier = open_barrier(args)?;
+    let mut member = barrier.join().map_err(|e| format!("joining: {e}"))?;
+    println!("joined {}", member.slot());
+    if args.get("expect") == Some("broken") {
+        return match member.wait() {
+            Err(shmq::BarrierError::Broken { pid }) => {
+                println!("broken {pid}");
+                Ok(())
+            }
+            other => Err(format!("expected Broken, the wait ended {other:?}")),
+        };
+    }
+    let mut leaders = 0;
+    for round in 0..args.num_or("rounds", 1)? {
+        let result = member.wait().map_err(|e| format!("round {round}: {e}"))?;
+        if result.is_leader() {
+            leaders += 1;
+        }
+    }
+    println!("leaders {leaders}");
     Ok(())
 }
