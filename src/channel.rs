@@ -180,6 +180,19 @@ impl Sender {
             .map_err(Stop::into_try_send)
     }
 
+    /// Sends `head` and `body` as one message if the send's fast path
+    /// takes it (it fits one slot and there is room now); `None` if not.
+    #[inline]
+    pub(crate) fn try_send_parts_fast(
+        &mut self,
+        head: &[u8],
+        body: &[u8],
+    ) -> Option<Result<(), TrySendError>> {
+        self.inner
+            .send_parts_fast(head, body)
+            .map(|r| r.map_err(Stop::into_try_send))
+    }
+
     /// Sends a message, waiting at most `timeout` for room.
     ///
     /// If a message longer than the ring times out part way, the fragments

@@ -642,6 +642,41 @@ impl Producer {
         self.send_slow(msg, deadline)
     }
 
+    /// `send`'s fast path for a message in two parts (`head`, then
+    /// `body`), written straight into the slot: `None` if the message is
+    /// not for the fast path (the caller sends it another way).
+    ///
+    /// The body is copied first and the head after it, so the record's
+    /// first line is written last, right before its commit word. Measured
+    /// with a service's 64-byte calls (`shmq bench --quick --sizes 64
+    /// --transports shmq-spin,shmq-service-spin --mode latency`, two runs
+    /// each, 2026-12-03): head first 1.88x the plain queue's round trip,
+    /// body first 1.15-1.16x.
+    #[inline(always)]
+    pub(crate) fn send_parts_fast(&mut self, head: &[u8], body: &[u8]) -> Option<Result<(), Stop>> {
+        let len = head.len() + body.len();
+        if len >= self.fast_below || !self.has_room(1) {
+            return None;
+        }
+        if let Err(e) = self.check_usable() {
+            return Some(Err(e));
+        }
+        let at = self.head;
+        let offset = self.geo.offset(at) + RECORD_HEADER;
+        // SAFETY: `has_room(1)`: the slot at head (and the one after) is
+        // free, and `len` fits in one slot after the header.
+        unsafe {
+            self.lane().slots().write(offset, len, |dst| {
+                let (h, b) = dst.split_at_mut(head.len());
+                b.copy_from_slice(body);
+                h.copy_from_slice(head);
+            });
+        }
+        self.commit(at, Kind::Message, len, len as u64, 1);
+        self.lane().header().producer.counters.messages.bump();
+        Some(Ok(()))
+    }
+
     /// `send` for every message its fast path does not take: longer ones,
     /// a ring that may be full, a poisoned or disconnected handle.
     #[inline(never)]

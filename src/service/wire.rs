@@ -107,27 +107,26 @@ pub(crate) enum Wait {
     Forever,
 }
 
-/// Messages (header and body) up to this long are put together in the
-/// caller's scratch buffer and written into the ring with one copy.
+/// Messages (header and body) up to this long that the slot fast path
+/// does not take are put together in the caller's scratch buffer and
+/// written into the ring with one copy.
 ///
-/// Why: written in place in two copies (the header, then the body, into a
-/// `SendGuard`), a call's round trip cost 1.91-1.92x the plain queue's
-/// ping-pong p50; in one copy, 1.29-1.34x (two runs each of `shmq bench
-/// --quick --sizes 64 --transports shmq-spin,shmq-service-spin --mode
-/// latency`, this constant set to 0 and to 1024, 2026-12-03). A thread
-/// probe that timed each leg put the difference in the legs themselves,
-/// not in the work on either side: ~150 ns more per leg. Our reading (not
-/// proven): the receiver, polling the record's commit word, takes the
-/// record's first line back between the two copies, and the sender must
-/// fetch it again to finish. The extra copy into a buffer in the cache
+/// Why: written in place in two copies, header then body (into a
+/// `SendGuard`), a call cost 1.91-1.92x the plain queue's ping-pong p50;
+/// in one copy, 1.29-1.34x (two runs each of `shmq bench --quick --sizes
+/// 64 --transports shmq-spin,shmq-service-spin --mode latency`, this
+/// constant set to 0 and to 1024, 2026-12-03, before the slot fast path).
+/// The order of the writes is what matters (`Producer::send_parts_fast`:
+/// body first, header last, 1.15x). The copy into a buffer in the cache
 /// costs a few nanoseconds.
 const ASSEMBLE_MAX: usize = 1024;
 
 /// Sends `header` and `body` as one message on `tx`, waiting as `wait`
-/// says: put together in `scratch` and written with one copy when short,
-/// else written in place when it fits the ring and there is room now,
-/// else copied into `scratch` and sent (streamed in fragments if longer
-/// than the ring).
+/// says: written straight into the slot when it fits one and there is
+/// room now; else put together in `scratch` and written with one copy
+/// when short; else written in place when it fits the ring and there is
+/// room now; else copied into `scratch` and sent (streamed in fragments
+/// if longer than the ring).
 ///
 /// A message longer than the ring cannot be sent without waiting:
 /// `Wait::Never` reports it as `Timeout`.
@@ -145,6 +144,12 @@ pub(crate) fn send(
             len: body.len(),
             max: max.saturating_sub(HEADER_LEN),
         });
+    }
+    // A message that fits one slot, with room now: header and body
+    // written straight into the slot (body first, see
+    // `Producer::send_parts_fast`).
+    if let Some(sent) = tx.try_send_parts_fast(&header.bytes(), body) {
+        return sent.map_err(from_try);
     }
     let fits = len <= tx.capacity();
     if fits && len <= ASSEMBLE_MAX {
