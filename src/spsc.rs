@@ -646,8 +646,8 @@ impl Producer {
     /// `body`), written straight into the slot: `None` if the message is
     /// not for the fast path (the caller sends it another way).
     ///
-    /// The body is copied first and the head after it, so the record's
-    /// first line is written last, right before its commit word. Measured
+    /// The body is copied first and the head after it (the head ends in
+    /// the record's first line, next to the commit word). Measured
     /// with a service's 64-byte calls (`shmq bench --quick --sizes 64
     /// --transports shmq-spin,shmq-service-spin --mode latency`, two runs
     /// each, 2026-12-03): head first 1.88x the plain queue's round trip,
