@@ -351,11 +351,29 @@ impl Barrier {
     }
 
     /// The barrier's name; `None` for an in-process one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), shmq::OpenError> {
+    /// assert_eq!(shmq::Barrier::in_process(2)?.name(), None);
+    /// # Ok(()) }
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }
 
     /// The number of members a generation waits for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), shmq::OpenError> {
+    /// let barrier = shmq::Barrier::in_process(3)?;
+    /// let _me = barrier.join()?;
+    /// assert_eq!((barrier.members(), barrier.joined()), (3, 1));
+    /// # Ok(()) }
+    /// ```
     pub fn members(&self) -> usize {
         self.table.count()
     }
@@ -550,6 +568,16 @@ impl std::fmt::Debug for BarrierMember {
 
 impl BarrierMember {
     /// The index of the member slot this member holds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), shmq::OpenError> {
+    /// let barrier = shmq::Barrier::in_process(2)?;
+    /// let (a, b) = (barrier.join()?, barrier.join()?);
+    /// assert_ne!(a.slot(), b.slot());
+    /// # Ok(()) }
+    /// ```
     pub fn slot(&self) -> usize {
         self.index
     }

@@ -305,11 +305,29 @@ impl Semaphore {
     }
 
     /// The semaphore's name; `None` for an in-process one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), shmq::OpenError> {
+    /// assert_eq!(shmq::Semaphore::in_process(1)?.name(), None);
+    /// # Ok(()) }
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }
 
     /// The number of permits (held and free).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), shmq::OpenError> {
+    /// let sem = shmq::Semaphore::in_process(3)?;
+    /// let _held = sem.acquire();
+    /// assert_eq!((sem.permits(), sem.available_permits()), (3, 2));
+    /// # Ok(()) }
+    /// ```
     pub fn permits(&self) -> usize {
         self.table.count()
     }
