@@ -524,33 +524,45 @@ pub(crate) fn validate_header(header: &Header, file_size: u64) -> Result<Config,
         .check()
         .map_err(|e| OpenError::from(OpenErrorKind::BadHeader(e)))?;
     let header_size = meta.header_size.load(Relaxed);
-    if header_size as usize != config.header_size() {
-        return Err(OpenErrorKind::SizeMismatch {
-            what: "header size",
-            found: header_size.into(),
-            expected: config.header_size() as u64,
-        }
-        .into());
-    }
-    let expected = config.segment_size() as u64;
-    let declared = meta.segment_size.load(Relaxed);
-    if declared != expected {
-        return Err(OpenErrorKind::SizeMismatch {
-            what: "segment size field",
-            found: declared,
-            expected,
-        }
-        .into());
-    }
-    if file_size != expected {
-        return Err(OpenErrorKind::SizeMismatch {
-            what: "file size",
-            found: file_size,
-            expected,
-        }
-        .into());
-    }
+    check_sizes(
+        header_size.into(),
+        config.header_size() as u64,
+        meta.segment_size.load(Relaxed),
+        file_size,
+        config.segment_size() as u64,
+    )?;
     Ok(config)
+}
+
+/// The size checks every kind of segment makes on open: its header's
+/// declared header size against the kind's, and its declared segment size
+/// and the file's size against the size its other fields imply.
+pub(crate) fn check_sizes(
+    header_size: u64,
+    expected_header_size: u64,
+    declared_segment_size: u64,
+    file_size: u64,
+    expected_segment_size: u64,
+) -> Result<(), OpenError> {
+    for (what, found, expected) in [
+        ("header size", header_size, expected_header_size),
+        (
+            "segment size field",
+            declared_segment_size,
+            expected_segment_size,
+        ),
+        ("file size", file_size, expected_segment_size),
+    ] {
+        if found != expected {
+            return Err(OpenErrorKind::SizeMismatch {
+                what,
+                found,
+                expected,
+            }
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// Heap memory for an in-process queue.

@@ -327,33 +327,13 @@ pub(crate) fn validate<E>(
     if count == 0 || count > spec.max_count {
         return Err(OpenErrorKind::BadHeader(spec.count_error).into());
     }
-    let header_size = meta.header_size.load(Relaxed);
-    if header_size as usize != TABLE_HEADER_SIZE {
-        return Err(OpenErrorKind::SizeMismatch {
-            what: "header size",
-            found: header_size.into(),
-            expected: TABLE_HEADER_SIZE as u64,
-        }
-        .into());
-    }
-    let expected = segment_size::<E>(count) as u64;
-    let declared = meta.segment_size.load(Relaxed);
-    if declared != expected {
-        return Err(OpenErrorKind::SizeMismatch {
-            what: "segment size field",
-            found: declared,
-            expected,
-        }
-        .into());
-    }
-    if file_size != expected {
-        return Err(OpenErrorKind::SizeMismatch {
-            what: "file size",
-            found: file_size,
-            expected,
-        }
-        .into());
-    }
+    crate::segment::check_sizes(
+        meta.header_size.load(Relaxed).into(),
+        TABLE_HEADER_SIZE as u64,
+        meta.segment_size.load(Relaxed),
+        file_size,
+        segment_size::<E>(count) as u64,
+    )?;
     Ok(count)
 }
 
