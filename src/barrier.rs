@@ -221,19 +221,11 @@ impl Barrier {
 
     fn create_inner(name: &str, members: usize) -> Result<Barrier, OpenError> {
         crate::table::check_count(SPEC, members)?;
-        #[cfg(not(shmq_loom))]
-        {
-            let table = Table::create(name, SPEC, members, crate::queue::DEFAULT_MODE, |_| {})?;
-            Ok(Barrier {
-                table: Arc::new(table),
-                name: Some(name.to_owned()),
-            })
-        }
-        #[cfg(shmq_loom)]
-        {
-            let _ = name;
-            Err(OpenErrorKind::InvalidOptions("named barriers are not modelled under loom").into())
-        }
+        let table = Table::create(name, SPEC, members, crate::queue::DEFAULT_MODE, |_| {})?;
+        Ok(Barrier {
+            table: Arc::new(table),
+            name: Some(name.to_owned()),
+        })
     }
 
     /// Opens the existing barrier `name` (waiting up to
@@ -258,19 +250,11 @@ impl Barrier {
     }
 
     fn open_inner(name: &str) -> Result<Barrier, OpenError> {
-        #[cfg(not(shmq_loom))]
-        {
-            let table = Table::open(name, SPEC, crate::queue::DEFAULT_OPEN_TIMEOUT)?;
-            Ok(Barrier {
-                table: Arc::new(table),
-                name: Some(name.to_owned()),
-            })
-        }
-        #[cfg(shmq_loom)]
-        {
-            let _ = name;
-            Err(OpenErrorKind::InvalidOptions("named barriers are not modelled under loom").into())
-        }
+        let table = Table::open(name, SPEC, crate::queue::DEFAULT_OPEN_TIMEOUT)?;
+        Ok(Barrier {
+            table: Arc::new(table),
+            name: Some(name.to_owned()),
+        })
     }
 
     /// Opens the barrier `name` if it exists (with its own number of

@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::{AcquireTimeoutError, OpenError, TryAcquireError};
-// Named in the docs' links; in code under loom only.
+// Named in the docs' links only.
 #[allow(unused_imports)]
 use crate::error::OpenErrorKind;
 use crate::layout::{Event, SEMAPHORE_MAGIC};
@@ -176,19 +176,8 @@ impl Semaphore {
 
     fn create_inner(name: &str, permits: usize) -> Result<Semaphore, OpenError> {
         crate::table::check_count(SPEC, permits)?;
-        #[cfg(not(shmq_loom))]
-        {
-            let table = Table::create(name, SPEC, permits, crate::queue::DEFAULT_MODE, |_| {})?;
-            Ok(Self::with_table(Arc::new(table), Some(name.to_owned())))
-        }
-        #[cfg(shmq_loom)]
-        {
-            let _ = name;
-            Err(
-                OpenErrorKind::InvalidOptions("named semaphores are not modelled under loom")
-                    .into(),
-            )
-        }
+        let table = Table::create(name, SPEC, permits, crate::queue::DEFAULT_MODE, |_| {})?;
+        Ok(Self::with_table(Arc::new(table), Some(name.to_owned())))
     }
 
     /// Opens the existing semaphore `name` (waiting up to
@@ -213,19 +202,8 @@ impl Semaphore {
     }
 
     fn open_inner(name: &str) -> Result<Semaphore, OpenError> {
-        #[cfg(not(shmq_loom))]
-        {
-            let table = Table::open(name, SPEC, crate::queue::DEFAULT_OPEN_TIMEOUT)?;
-            Ok(Self::with_table(Arc::new(table), Some(name.to_owned())))
-        }
-        #[cfg(shmq_loom)]
-        {
-            let _ = name;
-            Err(
-                OpenErrorKind::InvalidOptions("named semaphores are not modelled under loom")
-                    .into(),
-            )
-        }
+        let table = Table::open(name, SPEC, crate::queue::DEFAULT_OPEN_TIMEOUT)?;
+        Ok(Self::with_table(Arc::new(table), Some(name.to_owned())))
     }
 
     /// Opens the semaphore `name` if it exists (with its own number of

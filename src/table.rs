@@ -254,6 +254,29 @@ impl<C: Shared, E: Shared> Table<C, E> {
         })
     }
 
+    /// Under loom there are no named segments (a model uses
+    /// [`heap`](Self::heap) tables): creating a named table fails.
+    #[cfg(shmq_loom)]
+    pub(crate) fn create(
+        _name: &str,
+        _spec: Spec,
+        _count: usize,
+        _mode: u32,
+        _init: impl FnOnce(&Self),
+    ) -> Result<Self, OpenError> {
+        Err(OpenErrorKind::InvalidOptions("named segments are not modelled under loom").into())
+    }
+
+    /// Under loom, opening a named table fails (see `create`).
+    #[cfg(shmq_loom)]
+    pub(crate) fn open(
+        _name: &str,
+        _spec: Spec,
+        _timeout: std::time::Duration,
+    ) -> Result<Self, OpenError> {
+        Err(OpenErrorKind::InvalidOptions("named segments are not modelled under loom").into())
+    }
+
     /// A table over a copy of `image`, checked as `open` checks a file of
     /// its length (ready or not: the fuzz targets set what they like).
     #[cfg(fuzzing)]
