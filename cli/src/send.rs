@@ -142,33 +142,51 @@ fn send_frames(input: &mut impl Read, tx: &mut Messages) -> Result<(), Failure> 
     let max = tx.max();
     let mut msg = Vec::new();
     for number in 1u64.. {
-        let mut prefix = [0; 4];
-        let got = read_full(input, &mut prefix).map_err(Failure::stdin)?;
-        if got == 0 {
+        let more = read_frame(input, number, max, &mut msg, |len| {
+            tx.too_large(format_args!("frame {number} ({len} bytes)"))
+        })?;
+        if !more {
             break;
-        }
-        if got < prefix.len() {
-            return Err(Failure::error(format_args!(
-                "frame {number} is truncated: standard input ends {got} bytes into its 4-byte length"
-            )));
-        }
-        let len = u64::from(u32::from_le_bytes(prefix));
-        if len > max {
-            return Err(tx.too_large(format_args!("frame {number} ({len} bytes)")));
-        }
-        msg.clear();
-        let got = input
-            .take(len)
-            .read_to_end(&mut msg)
-            .map_err(Failure::stdin)?;
-        if (got as u64) < len {
-            return Err(Failure::error(format_args!(
-                "frame {number} is truncated: its length is {len} bytes but standard input ends after {got}"
-            )));
         }
         tx.send(&msg)?;
     }
     Ok(())
+}
+
+/// Reads frame `number` of standard input (a 4-byte little-endian length,
+/// then that many bytes) into `buf`. `Ok(false)` if the input ended before
+/// it (between frames); a frame longer than `max` fails with
+/// `too_large(len)`, one the input ends inside of with a message saying
+/// where.
+pub fn read_frame(
+    input: &mut impl Read,
+    number: u64,
+    max: u64,
+    buf: &mut Vec<u8>,
+    too_large: impl FnOnce(u64) -> Failure,
+) -> Result<bool, Failure> {
+    let mut prefix = [0; 4];
+    let got = read_full(input, &mut prefix).map_err(Failure::stdin)?;
+    if got == 0 {
+        return Ok(false);
+    }
+    if got < prefix.len() {
+        return Err(Failure::error(format_args!(
+            "frame {number} is truncated: standard input ends {got} bytes into its 4-byte length"
+        )));
+    }
+    let len = u64::from(u32::from_le_bytes(prefix));
+    if len > max {
+        return Err(too_large(len));
+    }
+    buf.clear();
+    let got = input.take(len).read_to_end(buf).map_err(Failure::stdin)?;
+    if (got as u64) < len {
+        return Err(Failure::error(format_args!(
+            "frame {number} is truncated: its length is {len} bytes but standard input ends after {got}"
+        )));
+    }
+    Ok(true)
 }
 
 /// Reads until `buf` is full or the input ends; returns the bytes read.

@@ -23,7 +23,7 @@ use shmq::{CallError, Client, EndState, OpenErrorKind, Queue, RecvTimeoutError, 
 use shmq::{Request, Server, ServiceBuilder, WaitStrategy};
 
 use crate::args::{CreateOptions, ServiceOptions};
-use crate::send::read_full;
+use crate::send::read_frame;
 use crate::status::{self, Failure};
 
 /// How long `serve` waits for a request before it looks for a signal.
@@ -220,33 +220,11 @@ pub fn call(
     }
     let mut request = Vec::new();
     for number in 1u64.. {
-        let mut prefix = [0; 4];
-        let got = read_full(&mut input, &mut prefix).map_err(Failure::stdin)?;
-        if got == 0 {
+        let more = read_frame(&mut input, number, max, &mut request, |len| {
+            too_large(format_args!("frame {number} ({len} bytes)"), name, max)
+        })?;
+        if !more {
             break;
-        }
-        if got < prefix.len() {
-            return Err(Failure::error(format_args!(
-                "frame {number} is truncated: standard input ends {got} bytes into its 4-byte length"
-            )));
-        }
-        let len = u64::from(u32::from_le_bytes(prefix));
-        if len > max {
-            return Err(too_large(
-                format_args!("frame {number} ({len} bytes)"),
-                name,
-                max,
-            ));
-        }
-        request.clear();
-        let got = (&mut input)
-            .take(len)
-            .read_to_end(&mut request)
-            .map_err(Failure::stdin)?;
-        if (got as u64) < len {
-            return Err(Failure::error(format_args!(
-                "frame {number} is truncated: its length is {len} bytes but standard input ends after {got}"
-            )));
         }
         let reply = caller.call(&request)?;
         let len = u32::try_from(reply.len()).map_err(|_| {
