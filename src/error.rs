@@ -252,6 +252,13 @@ pub enum OpenErrorKind {
         /// The queue's number of sender lanes.
         limit: usize,
     },
+    /// Every subscriber entry of a [`Topic`](crate::Topic) is held by a
+    /// live process ([`Topic::subscriber`](crate::Topic::subscriber); an
+    /// entry whose holder died is taken over).
+    TooManySubscribers {
+        /// The topic's maximum number of subscribers.
+        limit: usize,
+    },
     /// Every member slot of a [`Barrier`](crate::Barrier) is held by a
     /// live process ([`Barrier::join`](crate::Barrier::join); a slot whose
     /// holder died is taken over).
@@ -315,6 +322,12 @@ impl fmt::Display for OpenErrorKind {
             }
             OpenErrorKind::TooManySenders { limit } => {
                 write!(f, "all {limit} sender lanes are held by live processes")
+            }
+            OpenErrorKind::TooManySubscribers { limit } => {
+                write!(
+                    f,
+                    "all {limit} subscriber entries are held by live processes"
+                )
             }
             OpenErrorKind::TooManyMembers { limit } => {
                 write!(f, "all {limit} member slots are held by live processes")
@@ -500,6 +513,8 @@ pub(crate) enum Stop {
     TooLarge { len: usize, max: usize },
     /// Typed receive of the wrong length.
     WrongSize { expected: usize, found: usize },
+    /// A topic's subscriber was overrun and missed this many messages.
+    Lagged(u64),
 }
 
 impl From<CorruptedError> for Stop {
@@ -848,3 +863,93 @@ impl fmt::Display for BarrierWaitTimeoutError {
 }
 
 impl std::error::Error for BarrierWaitTimeoutError {}
+
+macro_rules! topic_recv_errors {
+    ($($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $msg:literal,)? } => $stop:ident)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)?
+            /// The subscriber was overrun (a lossy topic, or one that cut it
+            /// loose after its lag limit) and missed exactly this many
+            /// messages; the next receive goes on from the oldest message
+            /// still in the ring.
+            Lagged(u64),
+            /// The publisher has detached (dropped, or its process died)
+            /// and every message it published has been received.
+            Disconnected,
+            /// A typed receive found a message of the wrong length; the
+            /// message was consumed.
+            WrongSize {
+                /// Length the type needs.
+                expected: usize,
+                /// Length of the message.
+                found: usize,
+            },
+            /// The segment broke the protocol; see [`CorruptedError`].
+            Corrupted(CorruptedError),
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $($name::$variant => f.write_str($msg),)?
+                    $name::Lagged(n) => write!(f, "lagged, {n} messages missed"),
+                    $name::Disconnected => f.write_str(
+                        "receiving on an empty topic whose publisher detached or died",
+                    ),
+                    $name::WrongSize { expected, found } => {
+                        write!(f, "message of {found} bytes where {expected} were expected")
+                    }
+                    $name::Corrupted(e) => e.fmt(f),
+                }
+            }
+        }
+
+        impl std::error::Error for $name {}
+
+        impl From<CorruptedError> for $name {
+            fn from(e: CorruptedError) -> Self {
+                $name::Corrupted(e)
+            }
+        }
+
+        impl Stop {
+            pub(crate) fn $stop(self) -> $name {
+                match self {
+                    $(Stop::WouldBlock | Stop::Timeout => $name::$variant,)*
+                    Stop::Lagged(n) => $name::Lagged(n),
+                    Stop::Corrupted(e) => $name::Corrupted(e),
+                    Stop::WrongSize { expected, found } => $name::WrongSize { expected, found },
+                    _ => $name::Disconnected,
+                }
+            }
+        }
+    )*};
+}
+
+topic_recv_errors! {
+    /// Error from [`Subscriber::recv`](crate::Subscriber::recv) and the
+    /// other blocking receives of a topic's subscriber.
+    TopicRecvError {} => into_topic_recv
+    /// Error from [`Subscriber::try_recv`](crate::Subscriber::try_recv).
+    TopicTryRecvError {
+        /// No message is waiting right now.
+        Empty => "receiving on an empty topic",
+    } => into_topic_try_recv
+    /// Error from [`Subscriber::recv_timeout`](crate::Subscriber::recv_timeout).
+    TopicRecvTimeoutError {
+        /// The deadline passed before a message arrived.
+        Timeout => "timed out waiting on receive operation",
+    } => into_topic_recv_timeout
+}
+
+impl TopicRecvError {
+    /// The number of messages missed, if this is a `Lagged` report.
+    pub fn lagged(&self) -> Option<u64> {
+        match self {
+            TopicRecvError::Lagged(n) => Some(*n),
+            _ => None,
+        }
+    }
+}

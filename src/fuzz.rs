@@ -84,6 +84,7 @@ pub fn drain_lanes(
         slot_count,
         max_message_size,
         lanes: lanes.len(),
+        flavour: crate::layout::Flavour::Spsc,
     };
     if config.check().is_err() || config.ring_bytes() * config.lanes > 1 << 20 {
         return (0, Vec::new());

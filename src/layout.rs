@@ -74,6 +74,10 @@ pub(crate) const SEMAPHORE_MAGIC: u64 = u64::from_le_bytes(*b"SHMQSEMA");
 /// `b"SHMQBARR"` read as a little-endian `u64`: a barrier's segment
 /// (`barrier.rs`).
 pub(crate) const BARRIER_MAGIC: u64 = u64::from_le_bytes(*b"SHMQBARR");
+/// `b"SHMQTOPC"` read as a little-endian `u64`: a topic's subscriber table
+/// (`NAME.subs`, see `topic`); the topic's ring is a queue segment of
+/// flavour [`Flavour::Topic`].
+pub(crate) const TOPIC_MAGIC: u64 = u64::from_le_bytes(*b"SHMQTOPC");
 
 /// What kind of shmq segment the magic `magic` starts, if any.
 pub(crate) fn kind_of_magic(magic: u64) -> Option<&'static str> {
@@ -81,6 +85,7 @@ pub(crate) fn kind_of_magic(magic: u64) -> Option<&'static str> {
         MAGIC => Some("queue"),
         SEMAPHORE_MAGIC => Some("semaphore"),
         BARRIER_MAGIC => Some("barrier"),
+        TOPIC_MAGIC => Some("topic subscriber table"),
         _ => None,
     }
 }
@@ -99,8 +104,9 @@ pub(crate) fn wrong_magic(magic: u64, expected: &'static str) -> crate::OpenErro
 }
 
 /// Layout version; bumped on any incompatible change to this file.
-/// Version 3 added sender lanes and the `Hello` record.
-pub(crate) const VERSION: u32 = 3;
+/// Version 3 added sender lanes and the `Hello` record; version 4 the
+/// topic flavour and the message-number words of [`ProducerLine`].
+pub(crate) const VERSION: u32 = 4;
 /// Value of [`Meta::ready`] once the creator has initialised the header.
 pub(crate) const READY: u32 = u32::from_le_bytes(*b"REDY");
 /// Size of the part of the header every queue has (`Meta` and
@@ -144,8 +150,31 @@ pub(crate) const MAX_MESSAGE_LIMIT: u64 = 1 << 40;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
 pub(crate) enum Flavour {
-    /// Single producer, single consumer.
+    /// A queue: one receiver, one sender per lane (a mailbox has several
+    /// lanes).
     Spsc = 1,
+    /// A topic's ring: one lane, whose publisher gates on the subscribers
+    /// of the topic's subscriber table rather than on a receiver.
+    Topic = 2,
+}
+
+impl Flavour {
+    /// The flavour numbered `v`, if any.
+    pub(crate) fn from_u32(v: u32) -> Option<Self> {
+        match v {
+            1 => Some(Flavour::Spsc),
+            2 => Some(Flavour::Topic),
+            _ => None,
+        }
+    }
+
+    /// What a user calls a segment of this flavour.
+    pub(crate) fn kind(self) -> &'static str {
+        match self {
+            Flavour::Spsc => "queue",
+            Flavour::Topic => "topic",
+        }
+    }
 }
 
 /// Immutable configuration, written by the creator before `ready`.
@@ -203,6 +232,14 @@ pub(crate) struct ProducerLine {
     /// that reads it as a hint in a stream of long records).
     pub(crate) head: AtomicU64,
     pub(crate) counters: Counters,
+    /// Topics only: a seqlock over (`head`, `next_seq`), odd while the
+    /// publisher changes them, so that a joining subscriber reads a
+    /// consistent pair. SYNC: join-point (Release by the publisher after
+    /// the pair, Acquire by a joining subscriber before it).
+    pub(crate) seq_guard: AtomicU64,
+    /// Topics only: the number of the next message to start at or after
+    /// `head` (messages are numbered from 0 by the publishers, in order).
+    pub(crate) next_seq: AtomicU64,
 }
 
 /// The receiver-owned cache line pair.
@@ -335,6 +372,8 @@ const _: () = {
     assert!(offset_of!(Meta, ready) == 48);
     assert!(offset_of!(ProducerLine, head) == 0);
     assert!(offset_of!(ProducerLine, counters) == 8);
+    assert!(offset_of!(ProducerLine, seq_guard) == 40);
+    assert!(offset_of!(ProducerLine, next_seq) == 48);
     assert!(offset_of!(ConsumerLine, tail) == 0);
     assert!(offset_of!(ConsumerLine, counters) == 8);
     assert!(offset_of!(ConsumerLine, sender_token) == 40);
@@ -376,6 +415,8 @@ pub(crate) struct Config {
     pub(crate) max_message_size: u64,
     /// Sender lanes.
     pub(crate) lanes: usize,
+    /// What the ring is part of: a queue, or a topic (one lane).
+    pub(crate) flavour: Flavour,
 }
 
 impl Config {
@@ -398,6 +439,9 @@ impl Config {
         }
         if self.lanes == 0 || self.lanes > MAX_LANES {
             return Err("sender lanes out of range (1 to 64)");
+        }
+        if self.flavour == Flavour::Topic && self.lanes != 1 {
+            return Err("a topic's ring has one lane");
         }
         if self.slot_size * self.slot_count * self.lanes > MAX_SEGMENT_RING_BYTES {
             return Err("lanes x ring larger than 64 GiB");
@@ -458,7 +502,7 @@ impl Config {
         let meta = &header.meta;
         meta.magic.store(MAGIC, Relaxed);
         meta.version.store(VERSION, Relaxed);
-        meta.flavour.store(Flavour::Spsc as u32, Relaxed);
+        meta.flavour.store(self.flavour as u32, Relaxed);
         meta.header_size.store(self.header_size() as u32, Relaxed);
         meta.slot_size.store(self.slot_size as u32, Relaxed);
         meta.slot_count.store(self.slot_count as u32, Relaxed);
@@ -544,3 +588,100 @@ pub(crate) fn unstamp(commit: u32, position: u64) -> Result<Kind, &'static str> 
     }
     Kind::from_u32(commit & 0xff).ok_or("unknown record kind")
 }
+
+/// A topic's control line, the control line of its subscriber table
+/// (`NAME.subs`): the settings the creator chose, the futex word the
+/// subscribers sleep on, and the *mark*.
+///
+/// The mark is a seqlock over three words: `mark`, below which the
+/// publisher may overwrite slots (a subscriber whose tail is below it was
+/// overrun), and the *resume point* (`resume_pos`, `resume_seq`): the
+/// oldest message that starts at or after `mark`, and its number, where
+/// an overrun subscriber goes on. Only topics whose subscribers read by
+/// copying (lossy ones, and those with a lag limit) and topics with
+/// history move it.
+#[repr(C, align(128))]
+#[derive(Debug, Default)]
+pub(crate) struct TopicControl {
+    /// 0: lossless; 1: lossy.
+    pub(crate) lossy: AtomicU32,
+    /// Messages kept for late subscribers that ask for them.
+    pub(crate) history: AtomicU32,
+    /// Milliseconds a lossless publisher waits for a subscriber before it
+    /// cuts it loose; 0 for never.
+    pub(crate) lag_limit_ms: AtomicU32,
+    pub(crate) _reserved: AtomicU32,
+    /// Where subscribers waiting for a message sleep; the publisher wakes
+    /// them all with one call after a commit if one registered.
+    pub(crate) event: Event,
+    /// Odd while the publisher moves the mark. SYNC: mark (Release by the
+    /// publisher after its stores, Acquire by a subscriber before its
+    /// loads; and the fence pairs of `topic::shared`).
+    pub(crate) mark_guard: AtomicU64,
+    pub(crate) mark: AtomicU64,
+    pub(crate) resume_pos: AtomicU64,
+    pub(crate) resume_seq: AtomicU64,
+    /// Times a subscriber registered as asleep.
+    pub(crate) sleeps: AtomicU64,
+    /// Wake calls the publishers made for the subscribers.
+    pub(crate) wakes: AtomicU64,
+}
+
+/// One subscriber's line in a topic's subscriber table: its owner word,
+/// its tail (which a lossless publisher waits for) and its counters.
+#[repr(C, align(128))]
+#[derive(Debug, Default)]
+pub(crate) struct SubscriberLine {
+    /// Who holds this entry; 0 when free.
+    pub(crate) owner: Owner,
+    /// The subscriber's position: it has read every record below it.
+    /// SYNC: tail-publish, as a queue's (Release by the subscriber after
+    /// reading; Acquire by the publisher before overwriting).
+    pub(crate) tail: AtomicU64,
+    /// Number of the next message the subscriber will take (for `stat`).
+    pub(crate) next_seq: AtomicU64,
+    /// Messages received.
+    pub(crate) received: AtomicU64,
+    /// Messages missed, in all (`Lagged` reports).
+    pub(crate) lagged: AtomicU64,
+    /// Times it was found overrun.
+    pub(crate) lag_events: AtomicU64,
+    /// Set by a publisher with a lag limit that cut the subscriber loose
+    /// (stopped waiting for it); cleared by the subscriber when it goes on
+    /// from the resume point. SYNC: cut (Release by the subscriber after
+    /// its new tail, Acquire by the publisher before reading the tail).
+    pub(crate) cut: AtomicU32,
+    pub(crate) _reserved: AtomicU32,
+}
+
+#[cfg(not(shmq_loom))]
+const _: () = {
+    use std::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<TopicControl>() == 128);
+    assert!(align_of::<TopicControl>() == 128);
+    assert!(offset_of!(TopicControl, lossy) == 0);
+    assert!(offset_of!(TopicControl, history) == 4);
+    assert!(offset_of!(TopicControl, lag_limit_ms) == 8);
+    assert!(offset_of!(TopicControl, event) == 16);
+    assert!(offset_of!(TopicControl, mark_guard) == 24);
+    assert!(offset_of!(TopicControl, mark) == 32);
+    assert!(offset_of!(TopicControl, resume_pos) == 40);
+    assert!(offset_of!(TopicControl, resume_seq) == 48);
+    assert!(offset_of!(TopicControl, sleeps) == 56);
+    assert!(offset_of!(TopicControl, wakes) == 64);
+    assert!(size_of::<SubscriberLine>() == 128);
+    assert!(align_of::<SubscriberLine>() == 128);
+    assert!(offset_of!(SubscriberLine, owner) == 0);
+    assert!(offset_of!(SubscriberLine, tail) == 16);
+    assert!(offset_of!(SubscriberLine, next_seq) == 24);
+    assert!(offset_of!(SubscriberLine, received) == 32);
+    assert!(offset_of!(SubscriberLine, lagged) == 40);
+    assert!(offset_of!(SubscriberLine, lag_events) == 48);
+    assert!(offset_of!(SubscriberLine, cut) == 56);
+};
+
+// SAFETY: `repr(C)`, made of the crate's atomics only (and `Event`, also
+// atomics), alignment 128; `Default` is all zeros.
+unsafe impl crate::table::Shared for TopicControl {}
+// SAFETY: as above.
+unsafe impl crate::table::Shared for SubscriberLine {}

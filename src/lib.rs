@@ -153,6 +153,7 @@ mod spsc;
 mod sync;
 mod sys;
 mod table;
+pub mod topic;
 mod wait;
 
 #[cfg(fuzzing)]
@@ -168,7 +169,8 @@ pub use channel::{Batch, Iter, Receiver, SendGuard, Sender, SenderId, TryIter};
 pub use error::{
     AcquireTimeoutError, BarrierError, BarrierWaitTimeoutError, CallError, CorruptedError,
     OpenError, OpenErrorKind, RecvError, RecvTimeoutError, ReplyError, Role, SendError,
-    SendTimeoutError, TryAcquireError, TryRecvError, TrySendError,
+    SendTimeoutError, TopicRecvError, TopicRecvTimeoutError, TopicTryRecvError, TryAcquireError,
+    TryRecvError, TrySendError,
 };
 pub use peer::Departure;
 pub use queue::{
@@ -207,4 +209,8 @@ pub use service::{
 pub use bytemuck;
 pub use segment::MAX_NAME_LEN;
 pub use semaphore::{MAX_PERMITS, Semaphore, SemaphorePermit};
+pub use topic::{
+    DEFAULT_SUBSCRIBERS, MAX_SUBSCRIBERS, Publisher, Subscriber, SubscriberStats, Topic,
+    TopicBuilder, TopicStats,
+};
 pub use wait::{DEFAULT_SPIN, WaitStrategy};

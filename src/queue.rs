@@ -210,6 +210,7 @@ impl QueueBuilder {
             slot_count: self.slots,
             max_message_size: self.max_message_size,
             lanes: self.senders,
+            flavour: crate::layout::Flavour::Spsc,
         }
     }
 
@@ -300,7 +301,7 @@ impl QueueBuilder {
             }
             #[cfg(not(shmq_loom))]
             Some(name) => {
-                let region = Region::open(name, self.open_timeout)?;
+                let region = Region::open(name, self.open_timeout, crate::layout::Flavour::Spsc)?;
                 self.check_strict(region.config())?;
                 Ok(self.finish(region))
             }
@@ -615,7 +616,7 @@ fn is_stale(name: &str, older_than: Duration) -> bool {
 }
 
 /// What an owner word says about its end (reads `/proc`).
-fn end_state(owner: &Owner) -> EndState {
+pub(crate) fn end_state(owner: &Owner) -> EndState {
     // SYNC: epoch (Acquire side): read before the token, see `peer::is_gone`.
     let epoch = owner.epoch.load(crate::sync::Ordering::Acquire);
     match owner.token.load(crate::sync::Ordering::Acquire) {

@@ -223,15 +223,24 @@ impl Region {
     }
 
     /// Opens the named segment, waiting up to `timeout` for its creator to
-    /// mark it ready, and validates its header against the file.
+    /// mark it ready, and validates its header against the file; a ring of
+    /// another flavour than `flavour` is refused
+    /// ([`OpenErrorKind::WrongKind`]).
     #[cfg(not(shmq_loom))]
-    pub(crate) fn open(name: &str, timeout: Duration) -> Result<Self, OpenError> {
+    pub(crate) fn open(name: &str, timeout: Duration, flavour: Flavour) -> Result<Self, OpenError> {
         open_mapped(name, timeout, HEADER_SIZE, |map, size| {
             // SAFETY: the mapping is at least HEADER_SIZE bytes (as
             // `open_mapped` checked) and page aligned; `Header` is all
             // atomics, valid for any bytes.
             let header = unsafe { &*map.as_ptr().cast::<Header>() };
             let config = validate_header(header, size)?;
+            if config.flavour != flavour {
+                return Err(OpenErrorKind::WrongKind {
+                    found: config.flavour.kind(),
+                    expected: flavour.kind(),
+                }
+                .into());
+            }
             let region = Self::from_map(map, config);
             region.prefault();
             Ok(region)
@@ -451,6 +460,7 @@ impl HeaderView {
                 slot_count: 0,
                 max_message_size: 0,
                 lanes: 0,
+                flavour: Flavour::Spsc,
             },
             created: created_time(&meta)?,
             map,
@@ -510,15 +520,16 @@ pub(crate) fn validate_header(header: &Header, file_size: u64) -> Result<Config,
         }
         .into());
     }
-    let flavour = meta.flavour.load(Relaxed);
-    if flavour != Flavour::Spsc as u32 {
-        return Err(OpenErrorKind::FlavourMismatch { found: flavour }.into());
-    }
+    let found = meta.flavour.load(Relaxed);
+    let Some(flavour) = Flavour::from_u32(found) else {
+        return Err(OpenErrorKind::FlavourMismatch { found }.into());
+    };
     let config = Config {
         slot_size: meta.slot_size.load(Relaxed) as usize,
         slot_count: meta.slot_count.load(Relaxed) as usize,
         max_message_size: meta.max_message_size.load(Relaxed),
         lanes: meta.lanes.load(Relaxed) as usize,
+        flavour,
     };
     config
         .check()

@@ -59,7 +59,7 @@ pub(crate) struct Geometry {
 }
 
 impl Geometry {
-    fn new(config: Config) -> Self {
+    pub(crate) fn new(config: Config) -> Self {
         Geometry {
             config,
             mask: config.slot_count as u64 - 1,
@@ -89,14 +89,14 @@ impl Geometry {
     }
 
     #[inline]
-    fn offset(&self, position: u64) -> usize {
+    pub(crate) fn offset(&self, position: u64) -> usize {
         (position & self.mask) as usize * self.config.slot_size
     }
 }
 
 /// Whether this process may publish with the light barrier; if it cannot
 /// take part in the asymmetric pair, marks the segment symmetric first.
-fn barrier_ready(line: &crate::layout::ReceiverLine) -> bool {
+pub(crate) fn barrier_ready(line: &crate::layout::ReceiverLine) -> bool {
     let ready = crate::sync::barrier::asymmetric_available();
     if !ready {
         // Before this process ever sleeps or publishes: the fence orders the
@@ -135,7 +135,7 @@ fn check_indices(tail: u64, head: u64, slots: u64) -> Result<(), CorruptedError>
 /// Largest position we accept from the segment. Positions grow by at most
 /// one ring per record from there, so arithmetic on them cannot overflow
 /// (2^62 slots at a billion per second is over a century).
-const MAX_POSITION: u64 = 1 << 62;
+pub(crate) const MAX_POSITION: u64 = 1 << 62;
 
 /// Loads the receiver's tail of `lane` into `cached`, checking it against
 /// our head.
@@ -152,13 +152,39 @@ fn load_tail(lane: &Lane, head: u64, slots: u64, cached: &mut u64) -> Result<u64
 /// Checks the record at `position` whose commit word, Acquire-loaded, is the
 /// non-zero `commit`, and reads its header.
 #[inline]
-fn parse_record(
+pub(crate) fn parse_record(
     lane: &Lane,
     geo: &Geometry,
     position: u64,
     commit: u32,
 ) -> Result<Record, CorruptedError> {
     let kind = unstamp(commit, position).map_err(CorruptedError::new)?;
+    if kind == Kind::Padding {
+        return check_record(geo, position, kind, 0, 0);
+    }
+    // SAFETY: the slot is in the ring; the acquired commit word says its
+    // header is written, and the sender leaves it alone until our tail has
+    // passed it.
+    let header = unsafe {
+        lane.slots().read(
+            geo.offset(position),
+            RECORD_HEADER,
+            RecordHeader::from_bytes,
+        )
+    };
+    check_record(geo, position, kind, header.len, header.total)
+}
+
+/// Checks the header (`len`, `total`) of a `kind` record at `position`,
+/// read from the segment, and says where its payload lies.
+#[inline]
+pub(crate) fn check_record(
+    geo: &Geometry,
+    position: u64,
+    kind: Kind,
+    len: u32,
+    total: u64,
+) -> Result<Record, CorruptedError> {
     let index = position & geo.mask;
     let offset = geo.offset(position);
     if kind == Kind::Padding {
@@ -173,14 +199,7 @@ fn parse_record(
             slots: geo.slots - index,
         });
     }
-    // SAFETY: the slot is in the ring; the acquired commit word says its
-    // header is written, and the sender leaves it alone until our tail has
-    // passed it.
-    let header = unsafe {
-        lane.slots()
-            .read(offset, RECORD_HEADER, RecordHeader::from_bytes)
-    };
-    let len = header.len as usize;
+    let len = len as usize;
     if kind == Kind::Hello && len != 0 {
         return Err(CorruptedError::new("hello record with a payload"));
     }
@@ -198,7 +217,7 @@ fn parse_record(
         kind,
         offset: offset + RECORD_HEADER,
         len,
-        total: header.total,
+        total,
         slots,
     })
 }
@@ -208,7 +227,7 @@ fn parse_record(
 /// without storing the head after it (it died between the two stores at the
 /// end of `Producer::commit`). The commit word there is 0 otherwise: it was
 /// zeroed before the record that ends at head was committed.
-fn recover_head(lane: &Lane, geo: &Geometry) -> Result<u64, OpenError> {
+fn recover_head(lane: &Lane, geo: &Geometry) -> Result<(u64, Option<Kind>), OpenError> {
     // SYNC: head-publish (Acquire side, for the previous sender's head).
     let head = lane.header().producer.head.load(Acquire);
     if head > MAX_POSITION {
@@ -218,10 +237,10 @@ fn recover_head(lane: &Lane, geo: &Geometry) -> Result<u64, OpenError> {
     // completely written.
     let commit = lane.slots().commit_word(head).load(Acquire);
     if commit == 0 {
-        return Ok(head);
+        return Ok((head, None));
     }
     match parse_record(lane, geo, head, commit) {
-        Ok(record) => Ok(head + record.slots),
+        Ok(record) => Ok((head + record.slots, Some(record.kind))),
         Err(_) => Err(OpenErrorKind::BadHeader("corrupt record at head").into()),
     }
 }
@@ -258,6 +277,9 @@ pub(crate) struct Producer {
     /// Whether this process can use the light half of the wake barrier.
     asymmetric: bool,
     pub(crate) strategy: WaitStrategy,
+    /// A topic's publisher: what it gates on and how it publishes (see
+    /// `topic::gate`); `None` for a queue's sender.
+    topic: Option<Box<crate::topic::Gate>>,
 }
 
 // SAFETY: `lane_ptr` is a shared reference into `region` (a `Region` is
@@ -272,7 +294,7 @@ impl Producer {
         let lanes = region.lanes().len();
         let mut last = None;
         for lane in 0..lanes {
-            match Self::attach_lane(Arc::clone(&region), lane, strategy) {
+            match Self::attach_lane(Arc::clone(&region), lane, strategy, None) {
                 Ok(producer) => return Ok(producer),
                 Err(e) if matches!(e.kind(), OpenErrorKind::AlreadyAttached { .. }) => {
                     last = Some(e);
@@ -286,10 +308,20 @@ impl Producer {
         })
     }
 
+    /// Attaches the publisher of the topic `shared` (taking over from a
+    /// dead one), and writes its `Hello` record.
+    pub(crate) fn attach_topic(
+        shared: Arc<crate::topic::Shared>,
+        strategy: WaitStrategy,
+    ) -> Result<Self, OpenError> {
+        Self::attach_lane(Arc::clone(&shared.region), 0, strategy, Some(shared))
+    }
+
     fn attach_lane(
         region: Arc<Region>,
         index: usize,
         strategy: WaitStrategy,
+        topic: Option<Arc<crate::topic::Shared>>,
     ) -> Result<Self, OpenError> {
         let header = region.header();
         let lane = region.lane(index);
@@ -298,15 +330,39 @@ impl Producer {
         let geo = Geometry::new(*region.config());
         // Our own index first: nobody else writes it while we hold the end,
         // so the tail read after it can only have moved towards it.
-        let head = match recover_head(lane, &geo) {
-            Ok(head) => head,
+        let (head, recovered) = match recover_head(lane, &geo) {
+            Ok(found) => found,
             Err(e) => {
                 peer::detach(owner, token);
                 return Err(e);
             }
         };
-        // SYNC: tail-publish (Acquire side).
-        let tail = lane.header().consumer.tail.load(Acquire);
+        let (tail, topic) = match topic {
+            None => {
+                // SYNC: tail-publish (Acquire side).
+                (lane.header().consumer.tail.load(Acquire), None)
+            }
+            Some(shared) => {
+                let started = matches!(recovered, Some(Kind::Message | Kind::First));
+                let gate =
+                    crate::topic::Gate::attach(shared, head, started).and_then(|mut gate| {
+                        let look = wait::Look::thorough(false);
+                        match gate.tail(head, 0, geo.slots, look) {
+                            Ok(tail) => Ok((tail, Some(Box::new(gate)))),
+                            Err(_) => {
+                                Err(OpenErrorKind::BadHeader("subscriber tail out of range").into())
+                            }
+                        }
+                    });
+                match gate {
+                    Ok(found) => found,
+                    Err(e) => {
+                        peer::detach(owner, token);
+                        return Err(e);
+                    }
+                }
+            }
+        };
         if check_indices(tail, head, geo.slots).is_err() {
             peer::detach(owner, token);
             return Err(OpenErrorKind::BadHeader("head and tail indices out of range").into());
@@ -332,6 +388,7 @@ impl Producer {
             asymmetric,
             strategy,
             region,
+            topic,
         };
         if producer.has_room(1) {
             producer.write_hello();
@@ -376,6 +433,11 @@ impl Producer {
 
     pub(crate) fn geometry(&self) -> &Geometry {
         &self.geo
+    }
+
+    /// A topic publisher's gate.
+    pub(crate) fn topic_gate(&self) -> Option<&crate::topic::Gate> {
+        self.topic.as_deref()
     }
 
     /// Fails if the receiver has detached or died, or the segment is
@@ -437,6 +499,9 @@ impl Producer {
     #[cold]
     #[inline(never)]
     fn wait_for_space(&mut self, limit: u64, deadline: Deadline) -> Result<(), Stop> {
+        if self.topic.is_some() {
+            return self.wait_for_subscribers(self.head.saturating_sub(limit), deadline, true);
+        }
         match self.load_tail() {
             Ok(tail) if self.head - tail <= limit => return Ok(()),
             Ok(_) => {}
@@ -489,6 +554,63 @@ impl Producer {
         result
     }
 
+    /// A topic publisher's wait for room: until the gate's tail (see
+    /// `topic::Gate::tail`) is at least `need`. Sleeps, if it must, on the
+    /// lane's futex, which each subscriber's tail store wakes as a queue
+    /// receiver's does.
+    #[cold]
+    #[inline(never)]
+    fn wait_for_subscribers(
+        &mut self,
+        need: u64,
+        deadline: Deadline,
+        backoff: bool,
+    ) -> Result<(), Stop> {
+        let (region, head, slots) = (&*self.region, self.head, self.geo.slots);
+        // SAFETY: as in `lane()` (a borrow of the field, not of `self`).
+        let lane = unsafe { self.lane_ptr.as_ref() };
+        let gate = self.topic.as_deref_mut().expect("a topic's publisher");
+        let cached = &mut self.cached_tail;
+        let mut look_now =
+            |gate: &mut crate::topic::Gate, look| match gate.tail(head, need, slots, look) {
+                Err(e) => Some(Err(Stop::Corrupted(e))),
+                Ok(tail) => {
+                    if check_indices(tail, head, slots).is_err() {
+                        return Some(Err(Stop::Corrupted(CorruptedError::new(
+                            "topic gate out of range",
+                        ))));
+                    }
+                    *cached = tail;
+                    (tail >= need).then_some(Ok(()))
+                }
+            };
+        let result = match look_now(gate, wait::Look::thorough(false)) {
+            Some(done) => done,
+            None => {
+                gate.blocked();
+                let header = region.header();
+                wait::wait_until(
+                    self.strategy,
+                    deadline,
+                    wait::Bed {
+                        slot: &lane.header().control.tx,
+                        symmetric: &header.receiver.symmetric,
+                        sleeps: &lane.header().producer.counters.sleeps,
+                    },
+                    &mut self.wait,
+                    backoff,
+                    |look| look_now(gate, look),
+                )
+            }
+        };
+        match result {
+            Ok(()) => gate.unblocked(),
+            Err(Stop::Corrupted(e)) => self.poisoned = Some(e),
+            Err(_) => {}
+        }
+        result
+    }
+
     /// Publishes the record of `slots` slots at position `at` (its payload
     /// already written): zeroes the next record's commit word, writes the
     /// header and commits it.
@@ -508,16 +630,28 @@ impl Producer {
             memory.commit_word(next).store(0, Relaxed);
         }
         let offset = self.geo.offset(at);
-        // SAFETY: the record's slots are free (ensured by the caller), so the
-        // receiver is not reading them; `len` and `total` (bytes 0..4 and
-        // 8..16) fit in a slot and do not overlap the commit word.
-        unsafe {
-            memory.write(offset, 4, |dst| {
-                dst.copy_from_slice(&(len as u32).to_le_bytes());
-            });
-            memory.write(offset + 8, 8, |dst| {
-                dst.copy_from_slice(&total.to_le_bytes());
-            });
+        if let Some(gate) = self.topic.as_deref_mut() {
+            if matches!(kind, Kind::Message | Kind::First) {
+                gate.on_start(at);
+            }
+        }
+        if self.topic.as_deref().is_some_and(|gate| gate.copies()) {
+            // Subscribers may be reading these bytes (see `topic::shared`).
+            memory.word32(offset).store(len as u32, Relaxed);
+            memory.word64(offset + 8).store(total, Relaxed);
+        } else {
+            // SAFETY: the record's slots are free (ensured by the caller),
+            // so the receiver is not reading them; `len` and `total` (bytes
+            // 0..4 and 8..16) fit in a slot and do not overlap the commit
+            // word.
+            unsafe {
+                memory.write(offset, 4, |dst| {
+                    dst.copy_from_slice(&(len as u32).to_le_bytes());
+                });
+                memory.write(offset + 8, 8, |dst| {
+                    dst.copy_from_slice(&total.to_le_bytes());
+                });
+            }
         }
         // SYNC: commit-publish. Release: the payload and header written above
         // (and the commit-clear of `next`) are visible to the receiver that
@@ -525,17 +659,35 @@ impl Producer {
         memory.commit_word(at).store(stamp(kind, at), Release);
         self.head = next;
         let shared = lane.header();
-        // SYNC: head-publish. Release: pairs with the Acquire in
-        // `recover_head` of a sender that takes our end over, and with the
-        // receiver's in `next_record`, which reads head as a hint.
-        shared.producer.head.store(self.head, Release);
-        shared.producer.counters.records.bump();
-        wait::ring_doorbell(
-            &self.region.header().receiver,
-            self.lane,
-            self.asymmetric,
-            &shared.producer.counters.wakes,
-        );
+        match self.topic.as_deref() {
+            None => {
+                // SYNC: head-publish. Release: pairs with the Acquire in
+                // `recover_head` of a sender that takes our end over, and
+                // with the receiver's in `next_record`, which reads head as
+                // a hint.
+                shared.producer.head.store(self.head, Release);
+                shared.producer.counters.records.bump();
+                wait::ring_doorbell(
+                    &self.region.header().receiver,
+                    self.lane,
+                    self.asymmetric,
+                    &shared.producer.counters.wakes,
+                );
+            }
+            Some(gate) => {
+                // The head with the number of the next message, for
+                // subscribers that join (head-publish as above, inside).
+                crate::topic::shared::store_join_point(&shared.producer, self.head, gate.next_seq);
+                shared.producer.counters.records.bump();
+                let control = gate.shared.control();
+                wait::ring_event(
+                    &control.event,
+                    &self.region.header().receiver.symmetric,
+                    self.asymmetric,
+                    &control.wakes,
+                );
+            }
+        }
         // SYNC: commit-clear, done ahead of time for the record after the
         // next if the next takes one slot: zero the word one past the new
         // head now, while we wait for our next message, rather than in front
@@ -612,12 +764,17 @@ impl Producer {
     fn write_at(&mut self, at: u64, slots: u64, kind: Kind, bytes: &[u8], total: u64) {
         debug_assert!(self.geo.slots_for(bytes.len()) <= slots);
         let offset = self.geo.offset(at) + RECORD_HEADER;
-        // SAFETY: the caller made `slots` slots from `at` free and
-        // contiguous, and the payload fits in them after the header.
-        unsafe {
-            self.lane()
-                .slots()
-                .write(offset, bytes.len(), |dst| dst.copy_from_slice(bytes));
+        if self.topic.as_deref().is_some_and(|gate| gate.copies()) {
+            // Subscribers may be reading these bytes (see `topic::shared`).
+            self.lane().slots().store_words(offset, bytes);
+        } else {
+            // SAFETY: the caller made `slots` slots from `at` free and
+            // contiguous, and the payload fits in them after the header.
+            unsafe {
+                self.lane()
+                    .slots()
+                    .write(offset, bytes.len(), |dst| dst.copy_from_slice(bytes));
+            }
         }
         self.commit(at, kind, bytes.len(), total, slots);
     }
@@ -755,6 +912,12 @@ impl Producer {
         if self.cached_tail >= target {
             return Ok(());
         }
+        if let Some(gate) = self.topic.as_deref() {
+            if gate.shared.settings.lossy {
+                return Ok(());
+            }
+            return self.wait_for_subscribers(target, deadline, false);
+        }
         self.wait_for_tail(deadline, false, |tail| tail >= target)
     }
 
@@ -811,6 +974,10 @@ impl Drop for Producer {
             false,
             &lane.producer.counters.wakes,
         );
+        if let Some(gate) = self.topic.as_deref() {
+            // And so must a topic's subscribers.
+            wait::notify(&gate.shared.control().event);
+        }
     }
 }
 
@@ -827,13 +994,13 @@ pub(crate) enum BatchStart {
 
 /// A record the consumer found below head.
 #[derive(Debug, Clone, Copy)]
-struct Record {
-    kind: Kind,
+pub(crate) struct Record {
+    pub(crate) kind: Kind,
     /// Offset of the payload in the slot array.
-    offset: usize,
-    len: usize,
-    total: u64,
-    slots: u64,
+    pub(crate) offset: usize,
+    pub(crate) len: usize,
+    pub(crate) total: u64,
+    pub(crate) slots: u64,
 }
 
 /// A whole message found by `Consumer::find_message`.

@@ -230,6 +230,17 @@ pub(crate) struct SlotMemory {
     /// overwrite the bytes.
     #[cfg(shmq_loom)]
     commits: Box<[AtomicU32]>,
+    /// Under loom, the 8-byte words of the slots as atomics, for the
+    /// topics' atomic copies ([`word64`](SlotMemory::word64)); word `i`
+    /// stands for bytes `8i..8i + 8` (the first word of a slot, which
+    /// holds `len` and the commit word, is reached through `lens` and
+    /// `commits` instead).
+    #[cfg(shmq_loom)]
+    words: Box<[AtomicU64]>,
+    /// Under loom, each slot's `len` field as an atomic
+    /// ([`word32`](SlotMemory::word32)).
+    #[cfg(shmq_loom)]
+    lens: Box<[AtomicU32]>,
 }
 
 /// What a plain write over a commit word leaves there, under loom: not 0
@@ -272,6 +283,12 @@ impl SlotMemory {
                 .collect(),
             #[cfg(shmq_loom)]
             commits: (0..slot_count).map(|_| AtomicU32::default()).collect(),
+            #[cfg(shmq_loom)]
+            words: (0..slot_count * slot_size / 8)
+                .map(|_| AtomicU64::default())
+                .collect(),
+            #[cfg(shmq_loom)]
+            lens: (0..slot_count).map(|_| AtomicU32::default()).collect(),
         }
     }
 
@@ -299,6 +316,111 @@ impl SlotMemory {
         }
         #[cfg(shmq_loom)]
         &self.commits[index]
+    }
+
+    /// The 4-byte word at `offset` into the slot array (a record's `len`
+    /// field, at the start of a slot), as an atomic: for rings whose
+    /// readers may read while the writer overwrites (lossy topics), where
+    /// every access to the bytes must be atomic.
+    ///
+    /// # Panics
+    /// In debug builds, if `offset` is not the start of a slot.
+    #[inline]
+    pub(crate) fn word32(&self, offset: usize) -> &AtomicU32 {
+        debug_assert!(offset % self.slot_size == 0, "len fields start slots");
+        let index = (offset / self.slot_size) & (self.slot_count - 1);
+        #[cfg(not(shmq_loom))]
+        {
+            // SAFETY: `index * slot_size + 4` lies in the slot array; slot
+            // starts are 64-byte aligned; `AtomicU32` has `u32`'s layout and
+            // may be shared with other processes (as for `commit_word`).
+            unsafe { &*self.base.add(index * self.slot_size).cast::<AtomicU32>() }
+        }
+        #[cfg(shmq_loom)]
+        &self.lens[index]
+    }
+
+    /// The 8-byte word at `offset` into the slot array (8-aligned, not a
+    /// slot's first word: `len` and the commit word live there), as an
+    /// atomic (see [`word32`](Self::word32)).
+    ///
+    /// # Panics
+    /// If the word does not lie within the slot array.
+    #[inline]
+    pub(crate) fn word64(&self, offset: usize) -> &AtomicU64 {
+        debug_assert!(offset % self.slot_size >= 8, "not a slot's first word");
+        &self.words(offset, 1)[0]
+    }
+
+    /// The `count` 8-byte words from `offset` (8-aligned, not a slot's
+    /// first word) as atomics.
+    ///
+    /// # Panics
+    /// If they do not lie within the slot array.
+    #[inline]
+    fn words(&self, offset: usize, count: usize) -> &[AtomicU64] {
+        assert!(
+            offset % 8 == 0
+                && offset
+                    .checked_add(count * 8)
+                    .is_some_and(|end| end <= self.slot_size * self.slot_count),
+            "atomic slot access out of range"
+        );
+        #[cfg(not(shmq_loom))]
+        {
+            // SAFETY: in bounds and 8-aligned (asserted; the array is
+            // 64-byte aligned); `AtomicU64` has `u64`'s layout and may be
+            // shared with other processes; every access through it is
+            // atomic.
+            unsafe { std::slice::from_raw_parts(self.base.add(offset).cast::<AtomicU64>(), count) }
+        }
+        #[cfg(shmq_loom)]
+        &self.words[offset / 8..offset / 8 + count]
+    }
+
+    /// Stores `bytes` at `offset` (8-aligned, not a slot's first word) with
+    /// relaxed atomic 8-byte stores, the last word padded with zeros; the
+    /// caller orders them (see `topic::shared`). For writers whose readers
+    /// may read concurrently: the copy is as fast as `memcpy` for short
+    /// messages (64 bytes: 2.5-2.7 ns both) and half as fast for long ones
+    /// (1 KiB: 31 against 15 ns), measured 2026-12-03.
+    ///
+    /// # Panics
+    /// If the words do not lie within the slot array.
+    #[inline]
+    pub(crate) fn store_words(&self, offset: usize, bytes: &[u8]) {
+        let words = self.words(offset, bytes.len().div_ceil(8));
+        let mut chunks = bytes.chunks_exact(8);
+        for (word, chunk) in words.iter().zip(&mut chunks) {
+            let value = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+            word.store(value, Ordering::Relaxed);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            words[words.len() - 1].store(u64::from_le_bytes(last), Ordering::Relaxed);
+        }
+    }
+
+    /// Appends the `len` bytes at `offset` (8-aligned, not a slot's first
+    /// word) to `out`, read with relaxed atomic 8-byte loads: the bytes may
+    /// be overwritten meanwhile, and the caller finds out afterwards
+    /// whether they were (see `topic::subscriber`).
+    ///
+    /// # Panics
+    /// If the words do not lie within the slot array.
+    #[inline]
+    pub(crate) fn load_words(&self, offset: usize, len: usize, out: &mut Vec<u8>) {
+        let words = self.words(offset, len.div_ceil(8));
+        let whole = len / 8;
+        for word in &words[..whole] {
+            out.extend_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+        }
+        if len % 8 != 0 {
+            let value = words[whole].load(Ordering::Relaxed).to_le_bytes();
+            out.extend_from_slice(&value[..len % 8]);
+        }
     }
 
     /// Asks the CPU to start fetching the cache line at `offset` into the

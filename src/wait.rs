@@ -252,7 +252,7 @@ impl Look {
     };
 
     /// A thorough look, with a liveness check or without.
-    const fn thorough(liveness: bool) -> Look {
+    pub(crate) const fn thorough(liveness: bool) -> Look {
         Look {
             liveness,
             thorough: true,
@@ -305,61 +305,8 @@ pub(crate) fn wait_until<T>(
         symmetric,
         sleeps,
     } = bed;
-    if let Some(done) = poll(Look::SPIN) {
+    if let Some(done) = spin(strategy, deadline, state, backoff, &mut poll) {
         return done;
-    }
-    if deadline == Deadline::Now {
-        // A non-blocking call that found nothing: look at the peer's
-        // liveness if it has not been looked at for a slice.
-        if liveness_due(state) {
-            if let Some(done) = poll(Look::thorough(true)) {
-                return done;
-            }
-        }
-        return Err(Stop::WouldBlock);
-    }
-    let spin_budget = match strategy {
-        WaitStrategy::Spin => None,
-        WaitStrategy::Block => Some(Duration::ZERO),
-        WaitStrategy::SpinThenBlock(_) if crate::sync::LOOM || state.shares_cpu => {
-            Some(Duration::ZERO)
-        }
-        WaitStrategy::SpinThenBlock(budget) => Some(budget),
-    };
-
-    // Spin phase: poll with a pause hint, looking at the clock every few
-    // dozen polls only (reading it costs about as much as a poll).
-    if spin_budget != Some(Duration::ZERO) {
-        // Only a bounded spin needs its start (a clock read costs ~25 ns).
-        let start = spin_budget.map(|_| Instant::now());
-        let pauses = if backoff && !crate::sync::LOOM {
-            BACKOFF_PAUSES
-        } else {
-            1
-        };
-        loop {
-            for _ in 0..32 {
-                for _ in 0..pauses {
-                    spin_hint();
-                }
-                if let Some(done) = poll(Look::SPIN) {
-                    return done;
-                }
-            }
-            let now = Instant::now();
-            if liveness_due(state) {
-                if let Some(done) = poll(Look::thorough(true)) {
-                    return done;
-                }
-            }
-            if deadline.passed(now) {
-                return Err(Stop::Timeout);
-            }
-            let spent = start.map_or(Duration::ZERO, |start| now.duration_since(start));
-            if spin_budget.is_some_and(|budget| spent >= budget) {
-                break;
-            }
-        }
     }
 
     // Sleep phase.
@@ -417,6 +364,77 @@ pub(crate) fn wait_until<T>(
             return done;
         }
     }
+}
+
+/// The first look and the spin phase of a wait ([`wait_until`],
+/// [`wait_broadcast`]): `Some` with the outcome if the wait is over
+/// (found, failed, timed out, or a non-blocking call that found nothing),
+/// `None` when it is time to sleep.
+#[inline(always)]
+fn spin<T>(
+    strategy: WaitStrategy,
+    deadline: Deadline,
+    state: &mut WaitState,
+    backoff: bool,
+    poll: &mut impl FnMut(Look) -> Option<Result<T, Stop>>,
+) -> Option<Result<T, Stop>> {
+    if let Some(done) = poll(Look::SPIN) {
+        return Some(done);
+    }
+    if deadline == Deadline::Now {
+        // A non-blocking call that found nothing: look at the peer's
+        // liveness if it has not been looked at for a slice.
+        if liveness_due(state) {
+            if let Some(done) = poll(Look::thorough(true)) {
+                return Some(done);
+            }
+        }
+        return Some(Err(Stop::WouldBlock));
+    }
+    let spin_budget = match strategy {
+        WaitStrategy::Spin => None,
+        WaitStrategy::Block => Some(Duration::ZERO),
+        WaitStrategy::SpinThenBlock(_) if crate::sync::LOOM || state.shares_cpu => {
+            Some(Duration::ZERO)
+        }
+        WaitStrategy::SpinThenBlock(budget) => Some(budget),
+    };
+
+    // Spin phase: poll with a pause hint, looking at the clock every few
+    // dozen polls only (reading it costs about as much as a poll).
+    if spin_budget != Some(Duration::ZERO) {
+        // Only a bounded spin needs its start (a clock read costs ~25 ns).
+        let start = spin_budget.map(|_| Instant::now());
+        let pauses = if backoff && !crate::sync::LOOM {
+            BACKOFF_PAUSES
+        } else {
+            1
+        };
+        loop {
+            for _ in 0..32 {
+                for _ in 0..pauses {
+                    spin_hint();
+                }
+                if let Some(done) = poll(Look::SPIN) {
+                    return Some(done);
+                }
+            }
+            let now = Instant::now();
+            if liveness_due(state) {
+                if let Some(done) = poll(Look::thorough(true)) {
+                    return Some(done);
+                }
+            }
+            if deadline.passed(now) {
+                return Some(Err(Stop::Timeout));
+            }
+            let spent = start.map_or(Duration::ZERO, |start| now.duration_since(start));
+            if spin_budget.is_some_and(|budget| spent >= budget) {
+                break;
+            }
+        }
+    }
+    None
 }
 
 /// Called by a side right after it published a record or its tail (or
@@ -613,6 +631,81 @@ fn wake_event(event: &Event) {
     // sees everything before it.
     event.seq.word().fetch_add(1, Release);
     event.seq.wake_all();
+}
+
+/// [`wait_until`] for one of any number of waiters on `event` (a topic's
+/// subscribers waiting for the next message): the same first look and spin
+/// phase, then the sleep of [`wait_event`], with the asymmetric barrier
+/// pair of [`wait_until`] instead of two fences, since the publisher's
+/// half ([`ring_event`]) runs after every message.
+///
+/// SYNC: event-register, as in [`wait_event`], with the heavy half here
+/// and the light half in [`ring_event`] (the barrier pair gives the
+/// ordering of two `SeqCst` fences, see `sync::barrier`): either the look
+/// after registering sees the publisher's commit, or the publisher sees
+/// `sleeping` set and bumps `seq`, which ends (or prevents) the futex wait
+/// on the value read before registering.
+pub(crate) fn wait_broadcast<T>(
+    strategy: WaitStrategy,
+    deadline: Deadline,
+    event: &Event,
+    symmetric: &AtomicU32,
+    sleeps: &AtomicU64,
+    state: &mut WaitState,
+    mut poll: impl FnMut(Look) -> Option<Result<T, Stop>>,
+) -> Result<T, Stop> {
+    if let Some(done) = spin(strategy, deadline, state, false, &mut poll) {
+        return done;
+    }
+    loop {
+        // SYNC: event-seq (Acquire side), as in `wait_event`.
+        let key = event.seq.word().load(Acquire);
+        // A read-modify-write, as in `wait_until`. Never cleared by a
+        // waiter: another may be asleep (see `wait_event`).
+        event.sleeping.swap(1, Relaxed);
+        sleeps.bump();
+        // SYNC: event-register (waiter's heavy half).
+        if !barrier::heavy() {
+            // As in `wait_until`: sticky, and at worst a slice late.
+            symmetric.store(1, Relaxed);
+        }
+        let now = Instant::now();
+        if let Some(done) = poll(Look::thorough(liveness_due(state))) {
+            return done;
+        }
+        if deadline.passed(now) {
+            return Err(Stop::Timeout);
+        }
+        let timeout = deadline
+            .remaining(now)
+            .map_or(LIVENESS_SLICE, |left| left.min(LIVENESS_SLICE));
+        event.seq.wait(key, Some(timeout));
+        // Woken (or the slice ended): look before registering again.
+        if let Some(done) = poll(Look::thorough(false)) {
+            return done;
+        }
+    }
+}
+
+/// A topic publisher's [`wake_peer`] after a commit: wakes every
+/// subscriber asleep on `event` with one call if, and only if, one
+/// registered. No store, and one load of a line that stays shared, while
+/// none sleeps.
+#[inline]
+pub(crate) fn ring_event(
+    event: &Event,
+    symmetric: &AtomicU32,
+    asymmetric: bool,
+    wakes: &AtomicU64,
+) {
+    let light_ok = asymmetric && symmetric.load(Relaxed) == 0;
+    // SYNC: event-register (publisher's light half): orders the commit
+    // before the load of the flag; pairs with `wait_broadcast`'s heavy one.
+    barrier::light(light_ok);
+    if event.sleeping.load(Relaxed) != 0 && event.sleeping.swap(0, Relaxed) != 0 {
+        wakes.bump();
+        wake_event(event);
+    }
 }
 
 /// Loom models only: the end of every waiter's timed sleep on `event`.
