@@ -61,6 +61,10 @@ pub(crate) struct Reader {
     publisher: peer::Session,
     /// Messages missed so far, in all.
     pub(crate) lagged: u64,
+    /// Whether the last record had to be waited for (a ping-pong rhythm):
+    /// the wait for the next then prefetches its second line, as a queue's
+    /// receiver does (see `Consumer::wait_for_commit`).
+    waited: bool,
     poisoned: Option<CorruptedError>,
     wait: WaitState,
     asymmetric: bool,
@@ -147,6 +151,7 @@ impl Reader {
             scratch,
             publisher,
             lagged: 0,
+            waited: false,
             poisoned: None,
             wait: WaitState::new(),
             asymmetric,
@@ -410,8 +415,13 @@ impl Reader {
         // completely written, and so is the zeroing of the word after it.
         let commit = word.load(Acquire);
         if commit != 0 {
+            self.waited = false;
             return Ok(commit);
         }
+        let memory = lane.slots();
+        let second_line = self.geo.offset(self.tail) + 64;
+        let prefetch = self.waited && self.geo.config.slot_size > 64;
+        self.waited = true;
         let tail = self.tail;
         let copies = shared.settings.copies();
         let control = shared.control();
@@ -425,6 +435,11 @@ impl Reader {
             &control.sleeps,
             &mut self.wait,
             |look| {
+                if prefetch {
+                    // A hint only: nothing is read before the commit word
+                    // says so.
+                    memory.prefetch(second_line);
+                }
                 // SYNC: commit-publish (Acquire side), as above.
                 match word.load(Acquire) {
                     0 => {}
