@@ -65,7 +65,7 @@ const fn stamp(kind: u32, position: u64) -> u32 {
 }
 
 /// Layout version of the segments this library writes and accepts.
-const VERSION: u32 = 3;
+const VERSION: u32 = 4;
 
 /// Geometry of every test queue: 8 slots of 64 bytes, a 1 KiB segment.
 const SLOT: u64 = 64;
@@ -509,21 +509,36 @@ fn wrong_magic_version_flavour() {
     );
     // 1 is a segment of the previous protocol (receiver polls head): its
     // records carry a bare kind where version 2 expects a commit word.
-    // 2 is the single-lane layout before sender lanes (512-byte header).
-    for version in [0, 1, 2, 4, u32::MAX] {
+    // 2 is the single-lane layout before sender lanes (512-byte header);
+    // 3 the layout before topics (no join point in the producer line).
+    for version in [0, 1, 2, 3, 5, u32::MAX] {
         tampered(
             "version",
             |f| poke_u32(f, OFF_VERSION, version),
             |e| matches!(e.kind(), OpenErrorKind::VersionMismatch { found, expected: VERSION } if *found == version),
         );
     }
-    for flavour in [0, 2, u32::MAX] {
+    for flavour in [0, 3, u32::MAX] {
         tampered(
             "flavour",
             |f| poke_u32(f, OFF_FLAVOUR, flavour),
             |e| matches!(e.kind(), OpenErrorKind::FlavourMismatch { found } if *found == flavour),
         );
     }
+    // 2 is a topic's ring: a queue open refuses it by name.
+    tampered(
+        "topic flavour",
+        |f| poke_u32(f, OFF_FLAVOUR, 2),
+        |e| {
+            matches!(
+                e.kind(),
+                OpenErrorKind::WrongKind {
+                    found: "topic",
+                    expected: "queue"
+                }
+            )
+        },
+    );
     for header_size in [0, 256, 512, HEADER as u32 - 1, HEADER as u32 + 1, u32::MAX] {
         tampered(
             "header size",
