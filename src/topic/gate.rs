@@ -53,6 +53,11 @@ impl Gate {
         let line = shared.producer_line();
         let (_, seq) = shared::load_join_point(line)
             .ok_or(OpenErrorKind::BadHeader("topic join point never settles"))?;
+        // Every message starts at a position of its own: never more
+        // messages than positions.
+        if seq > head {
+            return Err(OpenErrorKind::BadHeader("topic message number beyond head").into());
+        }
         let next_seq = seq + u64::from(started);
         let control = shared.control();
         let mut mark = 0;

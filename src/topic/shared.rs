@@ -156,7 +156,9 @@ pub(crate) fn store_mark(control: &TopicControl, mark: Mark) {
     control.resume_pos.store(mark.resume_pos, Relaxed);
     control.resume_seq.store(mark.resume_seq, Relaxed);
     // SYNC: mark (Release side).
-    control.mark_guard.store((guard | 1) + 1, Release);
+    control
+        .mark_guard
+        .store((guard | 1).wrapping_add(1), Release);
     // SYNC: mark-cover (Release side): the mark above is visible to a
     // subscriber that reads any slot byte we write after this fence and
     // then issues its own Acquire fence.
@@ -206,7 +208,7 @@ pub(crate) fn store_join_point(line: &ProducerLine, head: u64, next_seq: u64) {
     line.head.store(head, Release);
     line.next_seq.store(next_seq, Relaxed);
     // SYNC: join-point (Release side).
-    line.seq_guard.store((guard | 1) + 1, Release);
+    line.seq_guard.store((guard | 1).wrapping_add(1), Release);
 }
 
 /// Reads the join point: the head and the number of the next message to

@@ -319,7 +319,12 @@ impl Reader {
         let mark =
             shared::load_mark(control).ok_or(CorruptedError::new("topic mark never settles"))?;
         let oldest = self.pending.unwrap_or(self.seq);
-        if mark.resume_pos < mark.mark || mark.resume_pos <= self.tail || mark.resume_seq < oldest {
+        if mark.resume_pos < mark.mark
+            || mark.resume_pos <= self.tail
+            || mark.resume_pos > crate::spsc::MAX_POSITION
+            || mark.resume_seq < oldest
+            || mark.resume_seq > mark.resume_pos
+        {
             return Err(CorruptedError::new("topic resume point out of range").into());
         }
         let missed = mark.resume_seq - oldest.max(self.joined).min(mark.resume_seq);
@@ -504,7 +509,9 @@ fn join(shared: &Shared, line: &SubscriberLine) -> Result<(u64, u64), OpenError>
     fence(SeqCst);
     let (head, seq) = shared::load_join_point(producer)
         .ok_or(OpenErrorKind::BadHeader("topic join point never settles"))?;
-    if head < first.0 || head > crate::spsc::MAX_POSITION || seq < first.1 {
+    // Every message starts at a position of its own: never more messages
+    // than positions.
+    if head < first.0 || head > crate::spsc::MAX_POSITION || seq < first.1 || seq > head {
         return Err(OpenErrorKind::BadHeader("topic join point out of range").into());
     }
     // SYNC: tail-publish (Release), as a tail stored after reading.
