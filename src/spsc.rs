@@ -347,7 +347,7 @@ impl Producer {
                 let gate =
                     crate::topic::Gate::attach(shared, head, started).and_then(|mut gate| {
                         let look = wait::Look::thorough(false);
-                        match gate.tail(head, 0, geo.slots, look) {
+                        match gate.tail(head, 0, geo.slots, look, true) {
                             Ok(tail) => Ok((tail, Some(Box::new(gate)))),
                             Err(_) => {
                                 Err(OpenErrorKind::BadHeader("subscriber tail out of range").into())
@@ -554,17 +554,18 @@ impl Producer {
         result
     }
 
-    /// A topic publisher's wait for room: until the gate's tail (see
-    /// `topic::Gate::tail`) is at least `need`. Sleeps, if it must, on the
-    /// lane's futex, which each subscriber's tail store wakes as a queue
-    /// receiver's does.
+    /// A topic publisher's wait for room (`room`), until the gate's tail
+    /// (see `topic::Gate::tail`) is at least `need`, or `flush`'s wait
+    /// (`!room`) until every live subscriber's is. Sleeps, if it must, on
+    /// the lane's futex, which each subscriber's tail store wakes as a
+    /// queue receiver's does.
     #[cold]
     #[inline(never)]
     fn wait_for_subscribers(
         &mut self,
         need: u64,
         deadline: Deadline,
-        backoff: bool,
+        room: bool,
     ) -> Result<(), Stop> {
         let (region, head, slots) = (&*self.region, self.head, self.geo.slots);
         // SAFETY: as in `lane()` (a borrow of the field, not of `self`).
@@ -572,7 +573,7 @@ impl Producer {
         let gate = self.topic.as_deref_mut().expect("a topic's publisher");
         let cached = &mut self.cached_tail;
         let mut look_now =
-            |gate: &mut crate::topic::Gate, look| match gate.tail(head, need, slots, look) {
+            |gate: &mut crate::topic::Gate, look| match gate.tail(head, need, slots, look, room) {
                 Err(e) => Some(Err(Stop::Corrupted(e))),
                 Ok(tail) => {
                     if check_indices(tail, head, slots).is_err() {
@@ -580,14 +581,19 @@ impl Producer {
                             "topic gate out of range",
                         ))));
                     }
-                    *cached = tail;
+                    if room {
+                        // A flush's tail ignores the mark: never room.
+                        *cached = tail;
+                    }
                     (tail >= need).then_some(Ok(()))
                 }
             };
         let result = match look_now(gate, wait::Look::thorough(false)) {
             Some(done) => done,
             None => {
-                gate.blocked();
+                if room {
+                    gate.blocked();
+                }
                 let header = region.header();
                 wait::wait_until(
                     self.strategy,
@@ -598,7 +604,8 @@ impl Producer {
                         sleeps: &lane.header().producer.counters.sleeps,
                     },
                     &mut self.wait,
-                    backoff,
+                    // A flush waits for the last slots: no backoff.
+                    room,
                     |look| look_now(gate, look),
                 )
             }

@@ -9,16 +9,20 @@
 //! removes the reply queues too and `list --long` counts clients. The
 //! segments record no more than that, so a service no client has called
 //! yet (no reply queue) looks like a mailbox.
+//!
+//! A topic (`NAME` and its subscriber table `NAME.subs`) is one object to
+//! each of them; the `topic` module finds topics and shows them.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use shmq::{EndState, OpenErrorKind, Queue, Service, SideStats, Stats};
+use shmq::{EndState, OpenErrorKind, Queue, Service, SideStats, Stats, Topic};
 
 use crate::args::CreateOptions;
 use crate::status::{self, Failure};
+use crate::topic::{self, Probe};
 
 /// `shmq create`: creates the queue, failing if it exists.
 pub fn create(name: &str, options: &CreateOptions) -> Result<(), Failure> {
@@ -60,7 +64,49 @@ fn all_queues() -> Vec<String> {
 pub fn rm(names: &[String]) -> Result<(), Failure> {
     let mut first_failure = None;
     let queues = all_queues();
+    let mut report = |failure: Failure| {
+        if first_failure.is_some() {
+            // Only one line is returned; report the others here.
+            if let Some(message) = &failure.message {
+                let _ = writeln!(io::stderr(), "shmq: {message}");
+            }
+        } else {
+            first_failure = Some(failure);
+        }
+    };
     for name in names {
+        match topic::probe_listed(name, &queues) {
+            Probe::Topic(found) => {
+                let held_by = topic::holders(&found.stats());
+                drop(found);
+                match Topic::remove(name) {
+                    Ok(()) if !held_by.is_empty() => status::warn(format_args!(
+                        "topic {name:?} is in use ({held_by}); it is removed, its holders keep \
+                         the old segments and new opens will not find them"
+                    )),
+                    Ok(()) => {}
+                    Err(e) => report(Failure::open_topic(name, e)),
+                }
+                continue;
+            }
+            // Its ring and whatever is left of its table.
+            Probe::Broken(_) => {
+                if let Err(e) = Topic::remove(name) {
+                    report(Failure::open_topic(name, e));
+                }
+                continue;
+            }
+            Probe::NotTopic => {}
+        }
+        if let Some(owner) = topic::table_owner(name).filter(|owner| {
+            topic::is_table(name) && !matches!(topic::probe_listed(owner, &queues), Probe::NotTopic)
+        }) {
+            report(Failure::error(format_args!(
+                "{name:?} is the subscriber table of topic {owner:?}: remove the topic \
+                 (shmq rm {owner})"
+            )));
+            continue;
+        }
         // Who holds it, from just before the removal (a queue that cannot
         // be inspected is removed all the same).
         let held_by = Queue::inspect(name)
@@ -94,17 +140,7 @@ pub fn rm(names: &[String]) -> Result<(), Failure> {
                  the old segment and new opens will not find it"
             )),
             Ok(()) => {}
-            Err(e) => {
-                let failure = Failure::open(name, e);
-                if first_failure.is_some() {
-                    // Only one line is returned; report the others here.
-                    if let Some(message) = &failure.message {
-                        let _ = writeln!(io::stderr(), "shmq: {message}");
-                    }
-                } else {
-                    first_failure = Some(failure);
-                }
-            }
+            Err(e) => report(Failure::open(name, e)),
         }
     }
     first_failure.map_or(Ok(()), Err)
@@ -153,10 +189,12 @@ fn sender_cell(s: &Stats, service: bool) -> String {
 /// `shmq list`: the queue names, one a line; with `long`, a table of
 /// their settings and state.
 pub fn list(long: bool) -> Result<(), Failure> {
-    let names =
-        Queue::list().map_err(|e| Failure::error(format_args!("cannot list queues: {e}")))?;
+    let all = Queue::list().map_err(|e| Failure::error(format_args!("cannot list queues: {e}")))?;
+    // A topic is one object: its subscriber table is not listed.
+    let tables = topic::hidden_tables(&all);
+    let names: Vec<&String> = all.iter().filter(|name| !tables.contains(name)).collect();
     let text = if long {
-        list_long(&names)
+        list_long(&names, &all)
     } else {
         names.iter().map(|name| format!("{name}\n")).collect()
     };
@@ -166,9 +204,10 @@ pub fn list(long: bool) -> Result<(), Failure> {
         .map_err(Failure::stdout)
 }
 
-/// The `list --long` table: a header line, then a line per queue; a queue
-/// that cannot be inspected shows why instead.
-fn list_long(names: &[String]) -> String {
+/// The `list --long` table: a header line, then a line per queue of
+/// `names` (those of `all`, the whole [`Queue::list`], that are shown); a
+/// queue that cannot be inspected shows why instead.
+fn list_long(names: &[&String], all: &[String]) -> String {
     const HEADER: [&str; 8] = [
         "NAME",
         "SLOT SIZE",
@@ -182,25 +221,32 @@ fn list_long(names: &[String]) -> String {
     let now = SystemTime::now();
     let rows: Vec<Result<[String; 8], (String, String)>> = names
         .iter()
-        .map(|name| match Queue::inspect(name) {
-            Ok(s) => Ok([
-                name.clone(),
-                format_size(s.slot_size as u64),
-                slots_cell(&s),
-                format_size(s.max_message_size),
-                sender_cell(&s, !reply_queues(name, names).is_empty()),
-                s.receiver.state.to_string(),
-                s.messages_queued.to_string(),
-                s.created
-                    .map_or_else(|| "?".to_owned(), |t| format_age(now, t)),
-            ]),
-            Err(e) => Err((
-                name.clone(),
-                match crate::objects::other_kind(&e) {
-                    Some(kind) => crate::objects::describe(name, kind),
-                    None => format!("error: {}", e.kind()),
-                },
-            )),
+        .map(|&name| match topic::probe_listed(name, all) {
+            Probe::Topic(found) => {
+                let [a, b, c, d, e, f, g] = topic::list_cells(name, &found);
+                Ok([name.clone(), a, b, c, d, e, f, g])
+            }
+            Probe::Broken(e) => Err((name.clone(), format!("topic: error: {}", e.kind()))),
+            Probe::NotTopic => match Queue::inspect(name) {
+                Ok(s) => Ok([
+                    name.clone(),
+                    format_size(s.slot_size as u64),
+                    slots_cell(&s),
+                    format_size(s.max_message_size),
+                    sender_cell(&s, !reply_queues(name, all).is_empty()),
+                    s.receiver.state.to_string(),
+                    s.messages_queued.to_string(),
+                    s.created
+                        .map_or_else(|| "?".to_owned(), |t| format_age(now, t)),
+                ]),
+                Err(e) => Err((
+                    name.clone(),
+                    match crate::objects::other_kind(&e) {
+                        Some(kind) => crate::objects::describe(name, kind),
+                        None => format!("error: {}", e.kind()),
+                    },
+                )),
+            },
         })
         .collect();
     let mut widths = HEADER.map(str::len);
@@ -236,17 +282,17 @@ fn list_long(names: &[String]) -> String {
 
 /// `shmq stat`: the queue's settings, state, ends and counters.
 pub fn stat(name: &str, json: bool) -> Result<(), Failure> {
+    match topic::probe(name, shmq::DEFAULT_OPEN_TIMEOUT) {
+        Probe::Topic(found) => return write_out(&topic::stat(name, &found, json)),
+        Probe::Broken(e) => return Err(Failure::open_topic(name, e)),
+        Probe::NotTopic => {}
+    }
     let stats = match inspect_ready(name) {
         Ok(stats) => stats,
         Err(e) => match crate::objects::other_kind(&e) {
             Some(kind) => {
-                let text =
-                    crate::objects::stat(name, kind, json).map_err(|e| Failure::open(name, e))?;
-                let mut out = io::stdout().lock();
-                return out
-                    .write_all(text.as_bytes())
-                    .and_then(|()| out.flush())
-                    .map_err(Failure::stdout);
+                let text = crate::objects::stat(name, kind, json)?;
+                return write_out(&text);
             }
             None => return Err(Failure::open(name, e)),
         },
@@ -258,6 +304,11 @@ pub fn stat(name: &str, json: bool) -> Result<(), Failure> {
     } else {
         stat_text(name, &stats, clients.as_deref())
     };
+    write_out(&text)
+}
+
+/// Writes `text` to standard output.
+fn write_out(text: &str) -> Result<(), Failure> {
     let mut out = io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
@@ -520,33 +571,75 @@ fn stat_json(name: &str, s: &Stats, clients: Option<&[ClientLane]>) -> String {
 /// `shmq gc`: removes (or with `dry_run` lists) the stale queues created
 /// at least `older_than` ago whose names start with `prefix`. Fails only
 /// if a removal did, after trying them all.
+///
+/// A topic is stale when neither its publisher nor any subscriber is held
+/// by a live process; it is removed with its subscriber table. A
+/// subscriber table whose topic's ring is gone (a creator that died in
+/// between) is removed once it is `older_than` old.
 pub fn gc(dry_run: bool, older_than: Duration, prefix: Option<&str>) -> Result<(), Failure> {
     let names = Queue::stale(older_than)
         .map_err(|e| Failure::error(format_args!("cannot list stale queues: {e}")))?;
+    let all = all_queues();
     let mut out = io::stdout().lock();
     let mut first_failure = None;
-    for name in names
-        .iter()
-        .filter(|name| prefix.is_none_or(|p| name.starts_with(p)))
-    {
-        let what = match Queue::inspect(name) {
-            Ok(stats) => format!("{} queued", status::count(stats.messages_queued, "message")),
-            Err(e) => match e.kind() {
-                OpenErrorKind::NotFound => continue, // Removed meanwhile.
-                OpenErrorKind::NotReady => "never finished by its creator".to_owned(),
-                kind => kind.to_string(),
+    let wanted = |name: &&String| prefix.is_none_or(|p| name.starts_with(p));
+    let stale = names.iter().filter(wanted).filter_map(|name| {
+        let (what, kind) = match topic::probe_listed(name, &all) {
+            Probe::Topic(found) => {
+                let stats = found.stats();
+                if !topic::unused(&stats) {
+                    // Its subscribers live on.
+                    return None;
+                }
+                let published = status::count(stats.published, "message");
+                (format!("topic, {published} published"), Stale::Topic)
+            }
+            Probe::Broken(e) => (format!("topic: {}", e.kind()), Stale::Topic),
+            Probe::NotTopic => match Queue::inspect(name) {
+                Ok(stats) => (
+                    format!("{} queued", status::count(stats.messages_queued, "message")),
+                    Stale::Queue,
+                ),
+                Err(e) => match e.kind() {
+                    OpenErrorKind::NotFound => return None, // Removed meanwhile.
+                    OpenErrorKind::NotReady => {
+                        ("never finished by its creator".to_owned(), Stale::Queue)
+                    }
+                    kind => (kind.to_string(), Stale::Queue),
+                },
             },
         };
+        Some((name.clone(), what, kind))
+    });
+    let now = SystemTime::now();
+    let orphans = all.iter().filter(wanted).filter_map(|name| {
+        let owner = topic::table_owner(name)?;
+        let old = topic::created(name)
+            .is_some_and(|t| now.duration_since(t).unwrap_or(Duration::ZERO) >= older_than);
+        let orphan = old
+            && topic::is_table(name)
+            && matches!(topic::probe(owner, Duration::ZERO), Probe::NotTopic);
+        orphan.then(|| {
+            let what = "the subscriber table of a topic whose ring is gone".to_owned();
+            (name.clone(), what, Stale::Table)
+        })
+    });
+    // The orphans are judged after the stale topics and queues are gone.
+    let stale: Vec<_> = stale.collect();
+    for (name, what, kind) in stale.into_iter().chain(orphans) {
         let done = if dry_run {
             "would remove"
         } else {
-            match Queue::remove_if_stale(name, older_than) {
+            match kind.remove_if_stale(&name, older_than) {
                 Ok(true) => "removed",
                 // In use again, or removed by someone else.
                 Ok(false) => continue,
                 Err(e) if matches!(e.kind(), OpenErrorKind::NotFound) => continue,
                 Err(e) => {
-                    let failure = Failure::open(name, e);
+                    let failure = match kind {
+                        Stale::Topic => Failure::open_topic(&name, e),
+                        _ => Failure::open(&name, e),
+                    };
                     match (&first_failure, &failure.message) {
                         (Some(_), Some(message)) => {
                             let _ = writeln!(io::stderr(), "shmq: {message}");
@@ -563,9 +656,51 @@ pub fn gc(dry_run: bool, older_than: Duration, prefix: Option<&str>) -> Result<(
     first_failure.map_or(Ok(()), Err)
 }
 
+/// What `gc` found stale.
+#[derive(Debug, Clone, Copy)]
+enum Stale {
+    /// A queue (or a segment that never became one).
+    Queue,
+    /// A topic: its ring and its table.
+    Topic,
+    /// A topic's subscriber table without its ring.
+    Table,
+}
+
+impl Stale {
+    /// Removes `name` if it is still stale, judged again right before;
+    /// returns whether it removed it. (A process that opens it between
+    /// that look and the removal keeps the removed segments, as with
+    /// [`Queue::remove_if_stale`].)
+    fn remove_if_stale(self, name: &str, older_than: Duration) -> Result<bool, shmq::OpenError> {
+        match self {
+            Stale::Queue => Queue::remove_if_stale(name, older_than),
+            Stale::Topic => {
+                match topic::probe(name, Duration::ZERO) {
+                    Probe::Topic(found) if topic::unused(&found.stats()) => {}
+                    Probe::Broken(_) => {}
+                    _ => return Ok(false),
+                }
+                Topic::remove(name)?;
+                Ok(true)
+            }
+            Stale::Table => {
+                let Some(owner) = topic::table_owner(name) else {
+                    return Ok(false);
+                };
+                if !matches!(topic::probe(owner, Duration::ZERO), Probe::NotTopic) {
+                    return Ok(false);
+                }
+                Queue::remove(name)?;
+                Ok(true)
+            }
+        }
+    }
+}
+
 /// A byte count with the largest K, M or G suffix that divides it (as
 /// the options take them): 128, 4K, 64M.
-fn format_size(bytes: u64) -> String {
+pub fn format_size(bytes: u64) -> String {
     for (shift, suffix) in [(30, "G"), (20, "M"), (10, "K")] {
         if bytes != 0 && bytes.trailing_zeros() >= shift {
             return format!("{}{suffix}", bytes >> shift);
@@ -576,7 +711,7 @@ fn format_size(bytes: u64) -> String {
 
 /// How long before `now` `then` was, in its largest whole unit: 42s, 5m,
 /// 3h, 12d.
-fn format_age(now: SystemTime, then: SystemTime) -> String {
+pub fn format_age(now: SystemTime, then: SystemTime) -> String {
     let secs = now.duration_since(then).unwrap_or(Duration::ZERO).as_secs();
     match secs {
         0..60 => format!("{secs}s"),
@@ -587,7 +722,7 @@ fn format_age(now: SystemTime, then: SystemTime) -> String {
 }
 
 /// `time` in UTC: 2024-06-01 12:34:56 UTC.
-fn format_time(time: SystemTime) -> String {
+pub fn format_time(time: SystemTime) -> String {
     let Ok(since_epoch) = time.duration_since(UNIX_EPOCH) else {
         return "before 1970".to_owned();
     };

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use shmq::{OpenErrorKind, QueueBuilder, ServiceBuilder, WaitStrategy};
+use shmq::{OpenErrorKind, QueueBuilder, ServiceBuilder, TopicBuilder, WaitStrategy};
 
 use crate::status;
 
@@ -11,22 +11,24 @@ use crate::status;
 /// `status`).
 const EXIT_STATUS_HELP: &str = concat!(
     "Exit status:\n",
-    "  0    success (recv: the sender detached and every message was written,\n",
-    "       or --count messages were written)\n",
+    "  0    success (recv: the sender or publisher detached and every message was\n",
+    "       written, or --count messages were written)\n",
     "  1    error (missing queue, end already attached, a call declined, i/o, ...)\n",
     "  2    usage error (unknown option, invalid option value or queue name)\n",
     "  3    recv --timeout, call --timeout: nothing arrived in time\n",
-    "  4    the other end's process died (recv: the sender, after every message\n",
-    "       it committed was written; send: the receiver; call: the server)\n",
+    "  4    the other end's process died (recv: the sender or publisher, after\n",
+    "       every message it committed was written; send: the receiver; call:\n",
+    "       the server)\n",
     "  141  standard output was closed (broken pipe)",
 );
 
 /// Help text of `send`, listing its exit statuses.
 const SEND_HELP: &str = concat!(
     "Exit status:\n",
-    "  0    all of standard input was sent (--flush: and taken by a receiver)\n",
-    "  1    error (missing queue with --no-create, a sender already attached,\n",
-    "       the receiver detached, input error, ...)\n",
+    "  0    all of standard input was sent (--flush: and taken by a receiver,\n",
+    "       or by every live subscriber of a topic)\n",
+    "  1    error (missing queue with --no-create, a sender or publisher already\n",
+    "       attached, the receiver detached, input error, ...)\n",
     "  2    usage error (invalid option value or queue name)\n",
     "  4    the receiver's process died",
 );
@@ -34,13 +36,16 @@ const SEND_HELP: &str = concat!(
 /// Help text of `recv`, listing its exit statuses.
 const RECV_HELP: &str = concat!(
     "Exit status:\n",
-    "  0    the sender detached and every message it committed was written,\n",
-    "       or --count messages were written\n",
+    "  0    the sender (publisher) detached and every message it committed was\n",
+    "       written, or --count messages were written\n",
     "  1    error (missing queue with --no-create, a receiver already attached,\n",
-    "       corrupted segment, write error, ...)\n",
-    "  2    usage error (invalid option value or queue name)\n",
+    "       every subscriber entry of a topic taken, corrupted segment, write\n",
+    "       error, ...)\n",
+    "  2    usage error (invalid option value or queue name, --from-history on\n",
+    "       a queue, --from on a topic)\n",
     "  3    --timeout: no message arrived within the timeout (\"shmq: timed out\")\n",
-    "  4    the sender's process died; every message it committed was written\n",
+    "  4    the sender's (publisher's) process died; every message it committed\n",
+    "       was written\n",
     "  141  standard output was closed (broken pipe); the messages not yet\n",
     "       written stay in the queue for the next receiver",
 );
@@ -96,14 +101,23 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a queue, or with --service a service (fails if it exists).
+    /// Create a queue, with --service a service, or with --topic a topic
+    /// (fails if it exists).
     ///
     /// A service NAME is a request mailbox NAME with a lane per client and,
     /// made on demand, a reply queue NAME.r<LANE> per client lane; each
     /// lane and each reply queue is a ring of the slot settings given.
+    ///
+    /// A topic NAME is one ring NAME, of the slot settings given, that one
+    /// publisher (`shmq send NAME`) writes each message into once, for
+    /// every subscriber (`shmq recv NAME`) to read, and a subscriber table
+    /// NAME.subs. Lossless (the default): the publisher waits for the
+    /// slowest live subscriber (a dead one is let go within about 100 ms).
+    /// Lossy (--lossy): the publisher never waits, and a subscriber that
+    /// falls a ring behind misses messages and is told how many.
     Create {
         /// Queue name: 1-64 characters of A-Z a-z 0-9 . _ - not starting with '.'
-        /// (a service's name leaves room for ".r<LANE>").
+        /// (a service's name leaves room for ".r<LANE>", a topic's for ".subs").
         name: String,
         /// Create a service (see `shmq serve`, `shmq call`).
         #[arg(long, conflicts_with = "senders")]
@@ -111,6 +125,12 @@ pub enum Command {
         /// With --service: most clients at a time, 1 to 64. Default 16.
         #[arg(long, value_name = "N", requires = "service", value_parser = parse_senders)]
         clients: Option<u64>,
+        /// Create a topic: one publisher, many subscribers (see `shmq send`,
+        /// `shmq recv`).
+        #[arg(long, conflicts_with_all = ["service", "senders"])]
+        topic: bool,
+        #[command(flatten)]
+        topic_options: TopicOptions,
         #[command(flatten)]
         create: CreateOptions,
     },
@@ -164,20 +184,28 @@ pub enum Command {
         #[arg(long, value_enum, value_name = "STRATEGY")]
         wait: Option<Wait>,
     },
-    /// Remove queues. Processes that have one open keep using it.
+    /// Remove queues, topics and the other objects. Processes that have
+    /// one open keep using it.
     ///
     /// Warns (and still removes it) if a live process holds an end of a
     /// queue: it keeps the removed queue, and a process that opens the name
-    /// afterwards gets a new one.
+    /// afterwards gets a new one. A topic is removed with its subscriber
+    /// table (NAME.subs), which is not removed alone.
     Rm {
-        /// Queue names.
+        /// Queue or topic names.
         #[arg(required = true)]
         names: Vec<String>,
     },
-    /// List the queues on this machine, one name per line.
+    /// List the queues, topics and other objects on this machine, one name
+    /// per line.
+    ///
+    /// A topic is one name: its subscriber table NAME.subs is not listed
+    /// (unless its topic's ring is gone).
     List {
         /// One line per queue with its settings, ends, messages queued and
-        /// age, under a header line.
+        /// age, under a header line. A topic's line shows its publisher as
+        /// SENDER, "topic, N of M subscribers" as RECEIVER, and the slowest
+        /// subscriber's lag (messages it has not taken yet) as QUEUED.
         #[arg(long, short = 'l')]
         long: bool,
     },
@@ -186,8 +214,12 @@ pub enum Command {
     /// the queue was created at least --older-than ago. Segments whose
     /// creator died before finishing them count too.
     ///
+    /// A topic is removed (with its subscriber table) when no live process
+    /// publishes or subscribes; a subscriber table whose topic's ring is
+    /// gone (a creator that died in between) once it is --older-than old.
+    ///
     /// Prints "removed NAME" (with --dry-run "would remove NAME") for each,
-    /// with the number of messages it held.
+    /// with the number of messages it held (a topic: it published).
     Gc {
         /// Print what would be removed; remove nothing.
         #[arg(long)]
@@ -204,6 +236,12 @@ pub enum Command {
     },
     /// Show a queue's settings, state, attached processes and counters.
     ///
+    /// On a topic: its mode (lossless, with its lag limit if any, or
+    /// lossy), history, ring, the messages published, the publisher, and a
+    /// line per live subscriber: its entry, pid, position in the ring
+    /// (slots), lag (messages published it has not taken yet), slots
+    /// behind the publisher, messages received and missed.
+    ///
     /// On a service (a queue NAME with reply queues NAME.r<LANE>), also
     /// each client lane: the client holding it, the requests sent on it,
     /// those queued (not yet taken by the server), the answers sent back
@@ -214,16 +252,23 @@ pub enum Command {
     /// unanswered is known to the server process alone. A service no
     /// client has called yet has no reply queue and shows as a mailbox.
     Stat {
-        /// Queue name.
+        /// Queue or topic name.
         name: String,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
     },
-    /// Send standard input to a queue (one message per line by default).
+    /// Send standard input to a queue, or publish it to a topic (one
+    /// message per line by default).
     ///
     /// Creates the queue if it does not exist, unless --no-create. The
     /// queue stays in /dev/shm after the sender exits, until `shmq rm`.
+    ///
+    /// On a topic (create --topic) send is its publisher (one at a time):
+    /// each message goes to every subscriber attached at that moment, none
+    /// is kept for later ones (but the last --history). A lossless topic's
+    /// publisher waits while the slowest live subscriber has not made room;
+    /// a lossy one's never waits.
     ///
     /// Needs no receiver: messages wait in the queue for one, and send
     /// waits while the queue is full. Fails if the receiver it was sending
@@ -232,9 +277,11 @@ pub enum Command {
     ///
     /// With --flush, send waits after the last message until a receiver
     /// has taken every message; without a live receiver it waits for one.
+    /// On a topic it waits until every live subscriber has (at once
+    /// without any, or on a lossy topic).
     #[command(after_help = SEND_HELP)]
     Send {
-        /// Queue name.
+        /// Queue or topic name.
         name: String,
         #[command(flatten)]
         format: FormatOptions,
@@ -245,7 +292,8 @@ pub enum Command {
         #[command(flatten)]
         end: EndOptions,
     },
-    /// Write messages from a queue to standard output (one per line by default).
+    /// Write messages from a queue, or a topic subscribed to, to standard
+    /// output (one per line by default).
     ///
     /// Creates the queue if it does not exist, unless --no-create. Writes
     /// the messages queued, and waits for a sender while none is attached.
@@ -262,9 +310,18 @@ pub enum Command {
     /// In the line format each message is followed by "\n"; a message that
     /// itself holds a "\n" is written as it is. Output is flushed after
     /// each batch of messages found waiting (at most about 64 KiB).
+    ///
+    /// On a topic (create --topic) recv subscribes: it writes every message
+    /// published from the moment it joins (with --from-history, first the
+    /// last ones the topic kept), and ends as on a queue when the publisher
+    /// it has seen leaves. When a lossy topic's publisher overran it, recv
+    /// says so on standard error, "shmq: lagged, N messages missed", and
+    /// goes on with the oldest message still there. Output is flushed
+    /// whenever no message is waiting; what a killed subscriber had not
+    /// written is lost to it.
     #[command(after_help = RECV_HELP)]
     Recv {
-        /// Queue name.
+        /// Queue or topic name.
         name: String,
         #[command(flatten)]
         format: FormatOptions,
@@ -275,8 +332,13 @@ pub enum Command {
         /// it; with --framed, the sender's pid as a 4-byte little-endian
         /// number before each frame's length; not with --raw. On a mailbox
         /// (create --senders) the messages of several senders interleave.
-        #[arg(long, conflicts_with = "raw")]
+        #[arg(long, conflicts_with_all = ["raw", "from_history"])]
         from: bool,
+        /// On a topic created with --history N: start with the last N
+        /// messages it kept, then go on with new ones. Only for topics;
+        /// never creates anything.
+        #[arg(long)]
+        from_history: bool,
         /// Give up (exit status 3) when no message arrives within DURATION of
         /// waiting for the next one: 500ms, 2s, 1.5m, 1h; a plain number is seconds.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -322,6 +384,31 @@ pub struct CreateOptions {
     /// File mode in octal: 600, 0600 or 0o600. Default 600.
     #[arg(long, value_name = "OCTAL", value_parser = parse_mode)]
     mode: Option<u32>,
+}
+
+/// Settings of a new topic (`create --topic`).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Topic options (with --topic)")]
+pub struct TopicOptions {
+    /// Lossy: the publisher never waits; a subscriber that falls more than
+    /// a ring behind misses messages, and `recv` says how many on standard
+    /// error. Default: lossless (the publisher waits for the slowest live
+    /// subscriber).
+    #[arg(long, requires = "topic")]
+    lossy: bool,
+    /// Keep the last N messages for subscribers that join with `recv
+    /// --from-history`: fewer than --slots (and as far as the ring holds
+    /// them). Default 0.
+    #[arg(long, value_name = "N", requires = "topic")]
+    history: Option<u64>,
+    /// Most subscribers at once, 1 to 64. Default 8.
+    #[arg(long, value_name = "N", requires = "topic", value_parser = parse_subscribers)]
+    subscribers: Option<u64>,
+    /// Lossless topics: a subscriber that holds the publisher up for longer
+    /// than DURATION (500ms, 2s, 1.5m; a plain number is seconds) is cut
+    /// loose and told how many messages it missed. Default: never.
+    #[arg(long, value_name = "DURATION", requires = "topic", value_parser = parse_duration)]
+    lag_limit: Option<Duration>,
 }
 
 impl CreateOptions {
@@ -372,6 +459,38 @@ impl CreateOptions {
         Ok(builder)
     }
 
+    /// A topic builder for `name` carrying these settings and `topic`'s
+    /// (`senders` is not used: `create --topic` refuses it).
+    pub fn topic_builder(
+        &self,
+        name: &str,
+        topic: &TopicOptions,
+    ) -> Result<TopicBuilder, status::Failure> {
+        let mut builder = TopicBuilder::new(name).lossy(topic.lossy);
+        if let Some(bytes) = self.slot_size {
+            builder = builder.slot_size(to_usize(bytes, "--slot-size")?);
+        }
+        if let Some(count) = self.slots {
+            builder = builder.slots(to_usize(count, "--slots")?);
+        }
+        if let Some(bytes) = self.max_message {
+            builder = builder.max_message_size(bytes);
+        }
+        if let Some(count) = topic.subscribers {
+            builder = builder.subscribers(to_usize(count, "--subscribers")?);
+        }
+        if let Some(count) = topic.history {
+            builder = builder.history(to_usize(count, "--history")?);
+        }
+        if let Some(limit) = topic.lag_limit {
+            builder = builder.lag_limit(limit);
+        }
+        if let Some(mode) = self.mode {
+            builder = builder.mode(mode);
+        }
+        Ok(builder)
+    }
+
     /// Whether a size setting was given (the mode aside).
     fn sizes_given(&self) -> bool {
         self.slot_size.is_some()
@@ -380,24 +499,28 @@ impl CreateOptions {
             || self.senders.is_some()
     }
 
-    /// The settings given on the command line that `queue` does not have,
-    /// as "slot size 64, not 4096" phrases.
-    fn differences(&self, queue: &shmq::Queue) -> Vec<String> {
+    /// The settings given on the command line that the existing ring
+    /// (`slot_size`, `slots`, `max_message`, `senders` lanes) does not
+    /// have, as "slot size 64, not 4096" phrases.
+    fn differences(
+        &self,
+        slot_size: usize,
+        slots: usize,
+        max_message: u64,
+        senders: usize,
+    ) -> Vec<String> {
         let mut found = Vec::new();
-        if let Some(asked) = self.slot_size.filter(|&s| s != queue.slot_size() as u64) {
-            found.push(format!("slot size {}, not {asked}", queue.slot_size()));
+        if let Some(asked) = self.slot_size.filter(|&s| s != slot_size as u64) {
+            found.push(format!("slot size {slot_size}, not {asked}"));
         }
-        if let Some(asked) = self.slots.filter(|&n| n != queue.slot_count() as u64) {
-            found.push(format!("{} slots, not {asked}", queue.slot_count()));
+        if let Some(asked) = self.slots.filter(|&n| n != slots as u64) {
+            found.push(format!("{slots} slots, not {asked}"));
         }
-        if let Some(asked) = self.max_message.filter(|&m| m != queue.max_message_size()) {
-            found.push(format!(
-                "max message size {}, not {asked}",
-                queue.max_message_size()
-            ));
+        if let Some(asked) = self.max_message.filter(|&m| m != max_message) {
+            found.push(format!("max message size {max_message}, not {asked}"));
         }
-        if let Some(asked) = self.senders.filter(|&k| k != queue.senders() as u64) {
-            found.push(format!("{} sender lanes, not {asked}", queue.senders()));
+        if let Some(asked) = self.senders.filter(|&k| k != senders as u64) {
+            found.push(format!("{senders} sender lanes, not {asked}"));
         }
         found
     }
@@ -535,6 +658,13 @@ pub struct EndOptions {
     pub create: CreateOptions,
 }
 
+/// What `send` and `recv` attach to: a queue (or mailbox), or a topic.
+#[derive(Debug)]
+pub enum Target {
+    Queue(shmq::Queue),
+    Topic(shmq::Topic),
+}
+
 impl EndOptions {
     /// A builder for `name` with the creation settings and wait strategy.
     pub fn builder(&self, name: &str) -> Result<QueueBuilder, status::Failure> {
@@ -545,12 +675,66 @@ impl EndOptions {
         })
     }
 
-    /// Opens `name`, creating it with these settings unless `--no-create`.
-    /// Warns (one line on standard error) if the queue exists with other
-    /// settings than the ones given on the command line.
-    pub fn queue(&self, name: &str) -> Result<shmq::Queue, status::Failure> {
+    /// A builder that opens the existing topic `name` with the wait
+    /// strategy.
+    pub fn topic_builder(&self, name: &str) -> TopicBuilder {
+        let builder = TopicBuilder::new(name);
+        match self.wait {
+            Some(wait) => builder.wait_strategy(wait.strategy()),
+            None => builder,
+        }
+    }
+
+    /// Opens `name`: the topic of that name if there is one, else the
+    /// queue, creating a queue with these settings unless `--no-create`.
+    /// Warns (one line on standard error) if it exists with other settings
+    /// than the ones given on the command line.
+    pub fn open(&self, name: &str) -> Result<Target, status::Failure> {
         let builder = self.builder(name)?;
-        let queue = if self.no_create {
+        let (target, shape) = match self.open_queue(&builder) {
+            Ok(queue) => {
+                let shape = (
+                    queue.slot_size(),
+                    queue.slot_count(),
+                    queue.max_message_size(),
+                    queue.senders(),
+                );
+                (Target::Queue(queue), shape)
+            }
+            // A queue's open refuses a topic's ring before it maps more
+            // than the header.
+            Err(e) if is_topic(&e) => {
+                let topic = self
+                    .topic_builder(name)
+                    .open()
+                    .map_err(|e| status::Failure::open_topic(name, e))?;
+                let shape = (
+                    topic.slot_size(),
+                    topic.slot_count(),
+                    topic.max_message_size(),
+                    1,
+                );
+                (Target::Topic(topic), shape)
+            }
+            Err(e) => return Err(status::Failure::open(name, e)),
+        };
+        let differences = self.create.differences(shape.0, shape.1, shape.2, shape.3);
+        if !differences.is_empty() {
+            let what = match target {
+                Target::Queue(_) => "queue",
+                Target::Topic(_) => "topic",
+            };
+            status::warn(format_args!(
+                "{what} {name:?} already exists with {} as requested; its settings are used",
+                join_phrases(&differences)
+            ));
+        }
+        Ok(target)
+    }
+
+    /// Opens the queue of `builder`, creating it unless `--no-create`.
+    fn open_queue(&self, builder: &QueueBuilder) -> Result<shmq::Queue, shmq::OpenError> {
+        if self.no_create {
             builder.open()
         } else if self.create.sizes_given() {
             // Creating first lets the library judge the settings (an
@@ -566,16 +750,12 @@ impl EndOptions {
         } else {
             builder.open_or_create()
         }
-        .map_err(|e| status::Failure::open(name, e))?;
-        let differences = self.create.differences(&queue);
-        if !differences.is_empty() {
-            status::warn(format_args!(
-                "queue {name:?} already exists with {} as requested; its settings are used",
-                join_phrases(&differences)
-            ));
-        }
-        Ok(queue)
     }
+}
+
+/// Whether `error`, from opening a name as a queue, says it is a topic.
+pub fn is_topic(error: &shmq::OpenError) -> bool {
+    matches!(error.kind(), OpenErrorKind::WrongKind { found, .. } if *found == "topic")
 }
 
 /// "a", "a and b", "a, b, and c": commas between the phrases, which hold
@@ -613,8 +793,7 @@ impl Wait {
 // (powers of 1024), parsed as `shmq bench` parses them.
 use shmq_bench::parse_size;
 
-/// Parses `--slot-size`: a byte count that is a multiple of 64 from 64 to
-/// `--senders`: 1 to 64 sender lanes.
+/// Parses `--senders`: 1 to 64 sender lanes.
 fn parse_senders(text: &str) -> Result<u64, String> {
     match text.parse::<u64>() {
         Ok(k) if (1..=shmq::MAX_SENDERS as u64).contains(&k) => Ok(k),
@@ -625,6 +804,19 @@ fn parse_senders(text: &str) -> Result<u64, String> {
     }
 }
 
+/// Parses `--subscribers`: 1 to 64, as `TopicBuilder::subscribers` takes
+/// (the library checks again).
+fn parse_subscribers(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(n) if (1..=shmq::MAX_SUBSCRIBERS as u64).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a number of subscribers from 1 to {}",
+            shmq::MAX_SUBSCRIBERS
+        )),
+    }
+}
+
+/// Parses `--slot-size`: a byte count that is a multiple of 64 from 64 to
 /// 16M, as `QueueBuilder::slot_size` takes (the library checks again).
 fn parse_slot_size(text: &str) -> Result<u64, String> {
     let bytes = parse_size(text)?;
@@ -738,6 +930,11 @@ mod tests {
         assert_eq!(parse_max_message("0"), Ok(0));
         assert_eq!(parse_max_message("1024G"), Ok(1 << 40));
         assert!(parse_max_message("1025G").is_err());
+        assert_eq!(parse_subscribers("1"), Ok(1));
+        assert_eq!(parse_subscribers("64"), Ok(64));
+        assert!(parse_subscribers("0").is_err());
+        assert!(parse_subscribers("65").is_err());
+        assert!(parse_subscribers("many").is_err());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `shmq`: the command-line tool for shmq queues.
+//! `shmq`: the command-line tool for shmq queues, services and topics.
 //!
 //! A thin layer over the library's public API, for scripts, shells and
 //! debugging:
@@ -6,12 +6,14 @@
 //! ```text
 //! shmq create NAME [--slot-size BYTES] [--slots N] [--max-message BYTES] [--mode OCTAL]
 //! shmq create NAME --service [--clients N] [--slot-size BYTES] [--slots N] ...
+//! shmq create NAME --topic [--lossy] [--history N] [--subscribers N] [--lag-limit DURATION]
+//!                          [--slot-size BYTES] [--slots N] [--max-message BYTES] [--mode OCTAL]
 //! shmq rm NAME...
 //! shmq list [--long]
 //! shmq stat NAME [--json]
 //! shmq gc [--dry-run] [--older-than DURATION] [--prefix PREFIX]
 //! shmq send NAME [--raw | --framed] [--flush] [--no-create] [--wait STRATEGY] [creation options]
-//! shmq recv NAME [--raw | --framed] [--count N] [--timeout DURATION] [--no-create] ...
+//! shmq recv NAME [--raw | --framed] [--count N] [--timeout DURATION] [--from-history] [--no-create] ...
 //! shmq serve NAME [--no-create] [--clients N] [creation options] -- CMD [ARGS...]
 //! shmq call NAME [--framed] [--timeout DURATION]
 //! shmq bench [--quick] [--sizes LIST] [--transports LIST] [--mode MODE] [--json] [--plot FILE]
@@ -35,12 +37,27 @@
 //! per client lane: `serve` runs a command per request, `call` sends
 //! standard input as a request and writes the reply.
 //!
+//! A topic (`create --topic`) broadcasts: on it `send` is the publisher
+//! (one at a time) and each `recv` a subscriber (up to `--subscribers`),
+//! which writes every message published from the moment it joins (with
+//! `--from-history`, first the last `--history N` ones). Lossless (the
+//! default): the publisher waits for the slowest live subscriber. Lossy
+//! (`--lossy`): it never waits, and a `recv` that was overrun prints
+//! `shmq: lagged, N messages missed` on standard error and goes on. `send`
+//! and `recv` find out that NAME is a topic by opening it: a queue's open
+//! refuses a topic's ring. `stat` shows the mode, the publisher and each
+//! subscriber (pid, position, lag); `list` shows a topic once (not its
+//! subscriber table `NAME.subs`), `rm` and `gc` remove both files.
+//!
 //! Modules: `args` (the command line), `status` (exit statuses, failures
 //! and warnings), `admin` (`create`, `rm`, `list`, `stat`, `gc`), `send`,
-//! `recv`, `service` (`create --service`, `serve`, `call`), and `objects`
-//! (`list --long` and `stat` of a semaphore or a barrier). The benchmark, `bench` and its hidden `bench-peer` helper,
-//! is the `shmq-bench` crate (`bench/` in the workspace): the command line
-//! embeds its options and runs it.
+//! `recv`, `service` (`create --service`, `serve`, `call`), `topic`
+//! (`create --topic`, and finding and showing topics for the management
+//! commands), and `objects` (`list --long` and `stat` of a semaphore, a
+//! barrier, or a subscriber table left without its topic). The benchmark,
+//! `bench` and its hidden `bench-peer` helper, is the `shmq-bench` crate
+//! (`bench/` in the workspace): the command line embeds its options and
+//! runs it.
 
 mod admin;
 mod args;
@@ -49,6 +66,7 @@ mod recv;
 mod send;
 mod service;
 mod status;
+mod topic;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -76,6 +94,13 @@ fn main() -> ExitCode {
 /// by the time it returns.
 fn run(command: Command) -> Result<(), Failure> {
     match command {
+        Command::Create {
+            name,
+            topic: true,
+            topic_options,
+            create,
+            ..
+        } => topic::create(&name, &create, &topic_options),
         Command::Create {
             name,
             service: false,
@@ -125,10 +150,20 @@ fn run(command: Command) -> Result<(), Failure> {
             name,
             format,
             from,
+            from_history,
             count,
             timeout,
             end,
-        } => recv::run(&name, format.format(), from, count, timeout, &end),
+        } => {
+            let request = recv::Request {
+                format: format.format(),
+                from,
+                from_history,
+                count,
+                timeout,
+            };
+            recv::run(&name, request, &end)
+        }
         Command::Bench(args) => shmq_bench::Bench::new().run(&args).map_err(Failure::bench),
         Command::BenchPeer(args) => shmq_bench::Bench::new()
             .run_peer(&args)

@@ -1,11 +1,16 @@
 //! `list --long` and `stat` for the segments that are not queues: a
-//! semaphore's ([`shmq::Semaphore`]) or a barrier's ([`shmq::Barrier`]).
-//! The other subcommands need nothing of their own: `list` lists every
-//! name, `rm` removes any segment, and `gc` judges queues only.
+//! semaphore's ([`shmq::Semaphore`]) or a barrier's ([`shmq::Barrier`]),
+//! and a topic's subscriber table when it is listed apart from its topic
+//! (the ring is gone: `topic` hides the others). The other subcommands
+//! need nothing of their own: `list` lists every name, `rm` removes any
+//! segment, and `gc` judges queues and topics only.
 
 use std::fmt::Write as _;
 
 use shmq::{Barrier, OpenError, OpenErrorKind, Semaphore};
+
+use crate::status::Failure;
+use crate::topic::TABLE_KIND;
 
 /// The kind of object that `error` (from opening `name` as a queue) says
 /// `name` is, if it is a semaphore or a barrier.
@@ -18,6 +23,9 @@ pub fn other_kind(error: &OpenError) -> Option<&'static str> {
 
 /// What `list --long` shows in place of a queue's cells.
 pub fn describe(name: &str, kind: &str) -> String {
+    if kind == TABLE_KIND {
+        return table_text(name);
+    }
     let described = match kind {
         "semaphore" => Semaphore::open(name).map(|sem| {
             format!(
@@ -39,8 +47,32 @@ pub fn describe(name: &str, kind: &str) -> String {
     described.unwrap_or_else(|e| format!("{kind}: error: {}", e.kind()))
 }
 
-/// `shmq stat` of a semaphore or barrier: its text or JSON.
-pub fn stat(name: &str, kind: &str, json: bool) -> Result<String, OpenError> {
+/// What a topic's subscriber table listed apart from its topic is.
+fn table_text(name: &str) -> String {
+    match crate::topic::table_owner(name) {
+        Some(owner) => match crate::topic::probe(owner, std::time::Duration::ZERO) {
+            crate::topic::Probe::NotTopic => format!(
+                "topic subscriber table of {owner:?}, whose ring is gone (`shmq gc` or `shmq rm {name}` removes it)"
+            ),
+            _ => format!("subscriber table of topic {owner:?} (`shmq stat {owner}`)"),
+        },
+        None => TABLE_KIND.to_owned(),
+    }
+}
+
+/// `shmq stat` of a semaphore or barrier: its text or JSON. A topic's
+/// subscriber table is refused, pointing to its topic.
+pub fn stat(name: &str, kind: &str, json: bool) -> Result<String, Failure> {
+    if kind == TABLE_KIND {
+        return Err(Failure::error(format_args!(
+            "{name:?} is a {}",
+            table_text(name)
+        )));
+    }
+    stat_object(name, kind, json).map_err(|e| Failure::open(name, e))
+}
+
+fn stat_object(name: &str, kind: &str, json: bool) -> Result<String, OpenError> {
     // A valid name needs no escaping in JSON.
     Ok(match kind {
         "semaphore" => {

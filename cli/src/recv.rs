@@ -1,18 +1,27 @@
-//! `shmq recv`: a queue to standard output.
+//! `shmq recv`: a queue, or a subscription to a topic, to standard output.
 //!
-//! Messages are taken in batches ([`shmq::Receiver::recv_batch`]): a batch
-//! is written out and flushed before it is released, so a recv killed at
-//! any point has freed only messages that reached standard output. The
-//! next receiver gets the rest, and repeats at most the batch this one was
-//! writing.
+//! A queue's messages are taken in batches
+//! ([`shmq::Receiver::recv_batch`]): a batch is written out and flushed
+//! before it is released, so a recv killed at any point has freed only
+//! messages that reached standard output. The next receiver gets the rest,
+//! and repeats at most the batch this one was writing.
+//!
+//! A topic's subscriber ([`shmq::Subscriber`]) receives every message
+//! published from the moment it joins (or, with `--from-history`, from the
+//! last ones the topic keeps); output is flushed whenever no message is
+//! waiting. What it misses in a lossy topic is reported on standard error,
+//! one "lagged, N messages missed" line each time, and it goes on.
 
 use std::io::{self, BufWriter, Write};
 use std::time::Duration;
 
-use shmq::{Batch, Departure, Receiver, RecvError, RecvTimeoutError};
+use shmq::{
+    Batch, Departure, EndState, OpenErrorKind, Receiver, RecvError, RecvTimeoutError, Subscriber,
+    Topic, TopicRecvError, TopicRecvTimeoutError,
+};
 
-use crate::args::{EndOptions, Format};
-use crate::status::Failure;
+use crate::args::{EndOptions, Format, Target};
+use crate::status::{self, Failure};
 
 /// Bytes of messages taken into one batch: once a batch has written this
 /// many, the rest wait for the next one. It bounds what a killed recv
@@ -23,27 +32,162 @@ const BATCH_BYTES: usize = 64 << 10;
 /// usually fit, so a batch is one write.
 const OUTPUT_BUFFER: usize = 2 * BATCH_BYTES;
 
-/// Attaches a receiver to `name` (creating the queue unless `--no-create`)
-/// and writes its messages to standard output in `format` until the
-/// sender it has seen leaves, `count` messages were written, or `timeout`
-/// passes without a message.
-pub fn run(
-    name: &str,
-    format: Format,
-    from: bool,
-    count: Option<u64>,
-    timeout: Option<Duration>,
-    options: &EndOptions,
-) -> Result<(), Failure> {
-    let queue = options.queue(name)?;
-    let mut rx = queue.receiver().map_err(|e| Failure::open(name, e))?;
+/// What `recv` was asked for besides the name and the end options.
+#[derive(Debug, Clone, Copy)]
+pub struct Request {
+    pub format: Format,
+    /// `--from`: each message after its sender's pid (queues only).
+    pub from: bool,
+    /// `--from-history`: start with what the topic keeps (topics only).
+    pub from_history: bool,
+    /// `--count`: stop after this many messages.
+    pub count: Option<u64>,
+    /// `--timeout`: give up when no message came for this long.
+    pub timeout: Option<Duration>,
+}
+
+/// Attaches a receiver to `name` (creating the queue unless `--no-create`),
+/// or subscribes if `name` is a topic, and writes its messages to standard
+/// output in `format` until the sender (publisher) it has seen leaves,
+/// `count` messages were written, or `timeout` passes without a message.
+pub fn run(name: &str, request: Request, options: &EndOptions) -> Result<(), Failure> {
+    let target = if request.from_history {
+        // Only a topic has history: find one, create nothing.
+        let topic = options
+            .topic_builder(name)
+            .open()
+            .map_err(|e| match e.kind() {
+                OpenErrorKind::WrongKind { found, .. } => Failure::usage(format_args!(
+                    "--from-history is for topics, and {name:?} is a {found}"
+                )),
+                _ => Failure::open_topic(name, e),
+            })?;
+        Target::Topic(topic)
+    } else {
+        options.open(name)?
+    };
     let mut out = BufWriter::with_capacity(OUTPUT_BUFFER, io::stdout().lock());
-    let output = Output { format, from };
-    let result = copy(&mut rx, &mut out, output, count, timeout, name);
+    let result = match target {
+        Target::Queue(queue) => {
+            let mut rx = queue.receiver().map_err(|e| Failure::open(name, e))?;
+            let output = Output {
+                format: request.format,
+                from: request.from,
+            };
+            copy(
+                &mut rx,
+                &mut out,
+                output,
+                request.count,
+                request.timeout,
+                name,
+            )
+        }
+        Target::Topic(_) if request.from => {
+            return Err(Failure::usage(format_args!(
+                "--from is for queues: {name:?} is a topic, whose messages all come from its \
+                 one publisher (`shmq stat {name}` shows it)"
+            )));
+        }
+        Target::Topic(topic) => subscribe(&topic, request, &mut out, name),
+    };
     // Every batch was flushed before it was released; this writes nothing
     // unless a failure came between.
     let flushed = out.flush().map_err(Failure::stdout);
     result.and(flushed)
+}
+
+/// Why a topic receive did not give a message.
+enum Missed {
+    Lagged(u64),
+    Disconnected,
+    Timeout,
+    Failed(String),
+}
+
+impl From<TopicRecvError> for Missed {
+    fn from(e: TopicRecvError) -> Self {
+        match e {
+            TopicRecvError::Lagged(n) => Missed::Lagged(n),
+            TopicRecvError::Disconnected => Missed::Disconnected,
+            e => Missed::Failed(e.to_string()),
+        }
+    }
+}
+
+impl From<TopicRecvTimeoutError> for Missed {
+    fn from(e: TopicRecvTimeoutError) -> Self {
+        match e {
+            TopicRecvTimeoutError::Lagged(n) => Missed::Lagged(n),
+            TopicRecvTimeoutError::Disconnected => Missed::Disconnected,
+            TopicRecvTimeoutError::Timeout => Missed::Timeout,
+            e => Missed::Failed(e.to_string()),
+        }
+    }
+}
+
+/// Subscribes to `topic` and writes what it publishes to `out` until the
+/// publisher it has seen leaves (and everything it published was
+/// written), `count` messages were written, or `timeout` passes without
+/// one. Each loss is a line on standard error, after the messages before
+/// it were flushed.
+fn subscribe(
+    topic: &Topic,
+    request: Request,
+    out: &mut impl Write,
+    name: &str,
+) -> Result<(), Failure> {
+    if request.from_history && topic.history() == 0 {
+        status::warn(format_args!(
+            "topic {name:?} keeps no history (create --topic --history N): \
+             starting with the next message"
+        ));
+    }
+    let mut sub: Subscriber = if request.from_history {
+        topic.subscriber_with_history()
+    } else {
+        topic.subscriber()
+    }
+    .map_err(|e| Failure::open_topic(name, e))?;
+    let format = request.format;
+    let mut written = 0u64;
+    loop {
+        if request.count.is_some_and(|count| written >= count) {
+            return Ok(());
+        }
+        // Nothing waiting: the receive may wait, so out goes what was
+        // written so far.
+        if sub.is_empty() {
+            out.flush().map_err(Failure::stdout)?;
+        }
+        let write = |bytes: &[u8]| write_message(out, format, None, bytes);
+        let got = match request.timeout {
+            None => sub.recv_with(write).map_err(Missed::from),
+            Some(timeout) => sub.recv_with_timeout(timeout, write).map_err(Missed::from),
+        };
+        match got {
+            Ok(result) => {
+                result.map_err(Failure::stdout)?;
+                written += 1;
+            }
+            Err(Missed::Lagged(n)) => {
+                out.flush().map_err(Failure::stdout)?;
+                status::note(format_args!("lagged, {n} messages missed"));
+            }
+            Err(Missed::Disconnected) => break,
+            Err(Missed::Timeout) => return Err(Failure::timed_out()),
+            Err(Missed::Failed(e)) => {
+                return Err(Failure::error(format_args!("topic {name:?}: {e}")));
+            }
+        }
+    }
+    // The publisher is gone and everything it published was written.
+    match topic.stats().publisher {
+        EndState::Dead { pid } => Err(Failure::peer_died(format_args!(
+            "topic {name:?}: the publisher's process (pid {pid}) died"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// How messages are written: the format, and whether each is preceded by

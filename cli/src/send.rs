@@ -1,26 +1,30 @@
-//! `shmq send`: standard input to a queue.
+//! `shmq send`: standard input to a queue, or published to a topic.
 
 use std::io::{self, BufRead, BufReader, Read};
 
-use shmq::{Departure, SendError, Sender};
+use shmq::{Departure, Publisher, SendError, Sender};
 
-use crate::args::{EndOptions, Format};
+use crate::args::{EndOptions, Format, Target};
 use crate::status::{self, Failure};
 
 /// Size of the standard input buffer.
 const INPUT_BUFFER: usize = 64 << 10;
 
-/// Attaches a sender to `name` (creating the queue unless `--no-create`)
-/// and sends standard input in `format`; with `flush`, then waits until
-/// the receiver has taken every message. The sender is dropped, so the
+/// Attaches a sender to `name` (creating the queue unless `--no-create`),
+/// or its publisher if `name` is a topic, and sends standard input in
+/// `format`; with `flush`, then waits until the receiver (every live
+/// subscriber) has taken every message. The sender is dropped, so the
 /// receiver sees the disconnect, before this returns.
 pub fn run(name: &str, format: Format, flush: bool, options: &EndOptions) -> Result<(), Failure> {
-    let queue = options.queue(name)?;
-    let mut tx = Messages {
-        tx: queue.sender().map_err(|e| Failure::open(name, e))?,
-        name,
-        sent: 0,
+    let tx = match options.open(name)? {
+        Target::Queue(queue) => End::Queue(queue.sender().map_err(|e| Failure::open(name, e))?),
+        Target::Topic(topic) => End::Topic(
+            topic
+                .publisher()
+                .map_err(|e| Failure::open_topic(name, e))?,
+        ),
     };
+    let mut tx = Messages { tx, name, sent: 0 };
     let mut input = BufReader::with_capacity(INPUT_BUFFER, io::stdin().lock());
     match format {
         Format::Lines => send_lines(&mut input, &mut tx),
@@ -33,20 +37,41 @@ pub fn run(name: &str, format: Format, flush: bool, options: &EndOptions) -> Res
     Ok(())
 }
 
+/// The sending end: a queue's sender or a topic's publisher.
+enum End {
+    Queue(Sender),
+    Topic(Publisher),
+}
+
 /// The sender, with what error messages need.
 struct Messages<'a> {
-    tx: Sender,
+    tx: End,
     name: &'a str,
     sent: u64,
 }
 
 impl Messages<'_> {
     fn max(&self) -> u64 {
-        self.tx.max_message_size()
+        match &self.tx {
+            End::Queue(tx) => tx.max_message_size(),
+            End::Topic(tx) => tx.max_message_size(),
+        }
+    }
+
+    /// "queue" or "topic", for messages.
+    fn noun(&self) -> &'static str {
+        match self.tx {
+            End::Queue(_) => "queue",
+            End::Topic(_) => "topic",
+        }
     }
 
     fn send(&mut self, msg: &[u8]) -> Result<(), Failure> {
-        match self.tx.send(msg) {
+        let sent = match &mut self.tx {
+            End::Queue(tx) => tx.send(msg),
+            End::Topic(tx) => tx.send(msg),
+        };
+        match sent {
             Ok(()) => {
                 self.sent += 1;
                 Ok(())
@@ -55,26 +80,30 @@ impl Messages<'_> {
         }
     }
 
-    /// Waits until the receiver has taken every message.
+    /// Waits until the receiver (every live subscriber) has taken every
+    /// message.
     fn flush(&mut self) -> Result<(), Failure> {
-        self.tx
-            .flush()
-            .map_err(|e| self.failure(e, " before taking every message"))
+        let flushed = match &mut self.tx {
+            End::Queue(tx) => tx.flush(),
+            End::Topic(tx) => tx.flush(),
+        };
+        flushed.map_err(|e| self.failure(e, " before taking every message"))
     }
 
     /// The failure for `error`; `when` completes "the receiver detached".
     fn failure(&self, error: SendError, when: &str) -> Failure {
-        let SendError::Disconnected = error else {
-            return Failure::error(format_args!("queue {:?}: {error}", self.name));
+        let (SendError::Disconnected, End::Queue(tx)) = (&error, &self.tx) else {
+            // A publisher has no receiver to lose.
+            return Failure::error(format_args!("{} {:?}: {error}", self.noun(), self.name));
         };
         // What the receiver did not take (a receiver killed while writing
         // out a batch has taken none of it) stays in the queue.
         let fate = format!(
             "{} sent; {} left in the queue for the next receiver",
             status::count(self.sent, "message"),
-            self.tx.len()
+            tx.len()
         );
-        match self.tx.last_departure() {
+        match tx.last_departure() {
             Some(Departure::Died { pid }) => Failure::peer_died(format_args!(
                 "queue {:?}: the receiver's process (pid {pid}) died{when} ({fate})",
                 self.name
@@ -88,7 +117,8 @@ impl Messages<'_> {
 
     fn too_large(&self, what: impl std::fmt::Display) -> Failure {
         Failure::error(format_args!(
-            "{what} is larger than the maximum message size of queue {:?} ({} bytes)",
+            "{what} is larger than the maximum message size of {} {:?} ({} bytes)",
+            self.noun(),
             self.name,
             self.max()
         ))

@@ -84,6 +84,44 @@ impl Failure {
         Failure::with_code(code, message)
     }
 
+    /// An error opening, creating or attaching to the topic `name`, in the
+    /// words of topics (the library's messages say "queue"). Exit
+    /// statuses as for [`open`](Self::open).
+    pub fn open_topic(name: &str, error: OpenError) -> Self {
+        let code = match error.kind() {
+            OpenErrorKind::InvalidName { .. } | OpenErrorKind::InvalidOptions(_) => USAGE,
+            _ => ERROR,
+        };
+        let message = match error.kind() {
+            // The name of the subscriber table (NAME.subs) is too long.
+            OpenErrorKind::InvalidName {
+                name: table,
+                reason,
+            } if table != name => {
+                format!(
+                    "invalid topic name {name:?}: a topic's name leaves room for \".subs\" \
+                     (its subscriber table {table:?} is {reason})"
+                )
+            }
+            OpenErrorKind::InvalidName { .. } => error.to_string(),
+            // The ring is there, its table is not (removed by hand).
+            OpenErrorKind::NotFound if shmq::Queue::inspect(name).is_ok() => format!(
+                "topic {name:?} has lost its subscriber table {name}.subs (`shmq rm {name}` \
+                 removes the topic)"
+            ),
+            OpenErrorKind::NotFound => format!("no such topic {name:?}"),
+            OpenErrorKind::AlreadyExists => format!("{name:?} already exists"),
+            OpenErrorKind::InvalidOptions(what) => {
+                format!("topic {name:?}: invalid options: {what}")
+            }
+            OpenErrorKind::AlreadyAttached { pid, .. } => {
+                format!("topic {name:?}: a publisher is already attached (pid {pid})")
+            }
+            kind => format!("topic {name:?}: {kind}"),
+        };
+        Failure::with_code(code, message)
+    }
+
     /// A failed write to standard output: quiet for a closed pipe.
     pub fn stdout(error: io::Error) -> Self {
         if error.kind() == io::ErrorKind::BrokenPipe {
@@ -118,6 +156,13 @@ impl Failure {
 pub fn warn(message: impl Display) {
     // Nothing better to do if standard error is gone.
     let _ = writeln!(io::stderr(), "shmq: warning: {message}");
+}
+
+/// Prints a notice that is not a failure: one line on standard error,
+/// `shmq: ...` (`recv` on a lossy topic: "lagged, N messages missed").
+pub fn note(message: impl Display) {
+    // Nothing better to do if standard error is gone.
+    let _ = writeln!(io::stderr(), "shmq: {message}");
 }
 
 /// "1 message", "2 messages": `count` and `noun`, plural unless one.

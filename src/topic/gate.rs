@@ -39,7 +39,6 @@ pub(crate) struct Gate {
     /// When the current wait for room began (the lag limit counts from
     /// it); `None` while there is room.
     blocked_since: Option<Instant>,
-    liveness: peer::Liveness,
     /// Subscribers found dead and released, for the statistics.
     pub(crate) released: u64,
 }
@@ -92,7 +91,6 @@ impl Gate {
             starts: VecDeque::with_capacity(keep),
             mark,
             blocked_since: None,
-            liveness: peer::Liveness::default(),
             released: 0,
         })
     }
@@ -153,12 +151,17 @@ impl Gate {
     /// on every record; a subscriber less than that far ahead of the
     /// overwritten slots is reported overrun a little early (the counts
     /// stay exact).
+    ///
+    /// Without `room` (a lossless publisher's `flush`), only the slowest
+    /// live subscriber's tail: the mark stays (history is kept) and nobody
+    /// is cut loose; the answer is no room to write into.
     pub(crate) fn tail(
         &mut self,
         head: u64,
         need: u64,
         slots: u64,
         look: Look,
+        room: bool,
     ) -> Result<u64, CorruptedError> {
         let settings = self.shared.settings;
         if settings.lossy {
@@ -168,7 +171,7 @@ impl Gate {
             return Ok(self.mark);
         }
         let cut = match (settings.lag_limit, self.blocked_since) {
-            (Some(limit), Some(since)) => look.thorough && since.elapsed() >= limit,
+            (Some(limit), Some(since)) => room && look.thorough && since.elapsed() >= limit,
             _ => false,
         };
         // SYNC: join (publisher's half): orders our last join-point store
@@ -178,6 +181,9 @@ impl Gate {
         // nothing below that head before our next look.
         crate::sync::fence(crate::sync::Ordering::SeqCst);
         let mut min = head;
+        // One pass's answers only: a process found alive on an earlier
+        // look may have died since.
+        let mut liveness = peer::Liveness::default();
         // Lowest tail we may report: no room at all.
         let floor = head.saturating_sub(slots - 1);
         for line in self.shared.table.entries() {
@@ -200,7 +206,7 @@ impl Gate {
                 // what it breaks.
                 continue;
             }
-            if tail < need && look.liveness && !self.liveness.alive(token) {
+            if tail < need && look.liveness && !liveness.alive(token) {
                 // Its process died without detaching: release its entry.
                 peer::detach(&line.owner, token);
                 self.released += 1;
@@ -218,7 +224,7 @@ impl Gate {
             // no room at all, not a wrap-around.
             min = min.min(tail.max(floor));
         }
-        if !settings.copies() {
+        if !settings.copies() || !room {
             return Ok(min);
         }
         if self.mark < need && min >= need {

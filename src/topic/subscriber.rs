@@ -456,8 +456,12 @@ impl Reader {
                 if !publisher.gone(owner, look.liveness) {
                     return None;
                 }
-                // Gone after its last commit: a look now finds it.
+                // Gone after its last commit: a look now finds it. A word
+                // still 0 may be a slot the publisher overwrote (cleared for
+                // its next record) after lapping us: overrun, not the end,
+                // whether or not this look was thorough.
                 match word.load(Acquire) {
+                    0 if copies && control.mark.load(Relaxed) > tail => Some(Ok(0)),
                     0 => Some(Err(Stop::Disconnected)),
                     commit => Some(Ok(commit)),
                 }
@@ -516,6 +520,15 @@ fn join(shared: &Shared, line: &SubscriberLine) -> Result<(u64, u64), OpenError>
     }
     // SYNC: tail-publish (Release), as a tail stored after reading.
     line.tail.store(head, Release);
+    // A publisher that found our first tail holding it up may be asleep
+    // waiting for it to move: wake it, as `release` does.
+    let lane = shared.region.lane(0).header();
+    wait::wake_peer(
+        &shared.region.header().receiver.symmetric,
+        &lane.control.tx,
+        false,
+        &lane.consumer.counters.wakes,
+    );
     Ok((head, seq))
 }
 

@@ -35,11 +35,17 @@ impl TestQueue {
             name: format!("shmq-cli-test-{}-{n}-{tag}", std::process::id()),
         };
         let _ = std::fs::remove_file(queue.path());
+        let _ = std::fs::remove_file(queue.subs_path());
         queue
     }
 
     pub fn path(&self) -> PathBuf {
         PathBuf::from(format!("/dev/shm/shmq.{}", self.name))
+    }
+
+    /// The subscriber table's file, if the name is a topic's.
+    pub fn subs_path(&self) -> PathBuf {
+        PathBuf::from(format!("/dev/shm/shmq.{}.subs", self.name))
     }
 
     /// `shmq <sub> <name> <args...>`, not started.
@@ -67,6 +73,7 @@ impl TestQueue {
 impl Drop for TestQueue {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(self.path());
+        let _ = std::fs::remove_file(self.subs_path());
     }
 }
 
