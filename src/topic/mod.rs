@@ -253,7 +253,8 @@ impl TopicBuilder {
     /// [`OpenErrorKind::InvalidName`], [`OpenErrorKind::InvalidOptions`],
     /// [`OpenErrorKind::AlreadyExists`], or [`OpenErrorKind::Io`].
     pub fn create(&self) -> Result<Topic, OpenError> {
-        self.create_inner().map_err(|e| e.on(self.name.as_deref()))
+        self.create_inner()
+            .map_err(|e| e.on_object("topic", self.name.as_deref()))
     }
 
     fn create_inner(&self) -> Result<Topic, OpenError> {
@@ -315,7 +316,8 @@ impl TopicBuilder {
     /// [`OpenErrorKind::NotFound`], [`OpenErrorKind::WrongKind`] for a
     /// queue, or the error naming the first header check that failed.
     pub fn open(&self) -> Result<Topic, OpenError> {
-        self.open_inner().map_err(|e| e.on(self.name.as_deref()))
+        self.open_inner()
+            .map_err(|e| e.on_object("topic", self.name.as_deref()))
     }
 
     fn open_inner(&self) -> Result<Topic, OpenError> {
@@ -393,7 +395,7 @@ impl Topic {
     /// [`OpenErrorKind::WrongKind`] if it is not a topic's, or
     /// [`OpenErrorKind::Io`].
     pub fn remove(name: &str) -> Result<(), OpenError> {
-        Self::remove_inner(name).map_err(|e| e.on(Some(name)))
+        Self::remove_inner(name).map_err(|e| e.on_object("topic", Some(name)))
     }
 
     fn remove_inner(name: &str) -> Result<(), OpenError> {
@@ -412,6 +414,18 @@ impl Topic {
                 let _ = crate::segment::remove(&shared::table_name(name));
                 return Err(e);
             }
+            // Another kind of segment (a semaphore's, a barrier's): not
+            // ours to remove.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    OpenErrorKind::WrongKind { .. } | OpenErrorKind::BadMagic { .. }
+                ) =>
+            {
+                return Err(e);
+            }
+            // A topic, or junk of ours (never ready, another version):
+            // removed with its table.
             _ => {}
         }
         crate::segment::remove(name)?;
@@ -431,7 +445,7 @@ impl Topic {
     pub fn publisher(&self) -> Result<Publisher, OpenError> {
         Producer::attach_topic(Arc::clone(&self.shared), self.wait)
             .map(Publisher::new)
-            .map_err(|e| e.on(self.name.as_deref()))
+            .map_err(|e| e.on_object("topic", self.name.as_deref()))
     }
 
     /// Attaches a subscriber: it receives every message published from
@@ -460,7 +474,7 @@ impl Topic {
     fn attach(&self, history: bool) -> Result<Subscriber, OpenError> {
         Reader::attach(Arc::clone(&self.shared), self.wait, history)
             .map(|reader| Subscriber { reader })
-            .map_err(|e| e.on(self.name.as_deref()))
+            .map_err(|e| e.on_object("topic", self.name.as_deref()))
     }
 
     /// The topic's name (`None` in process).
