@@ -201,10 +201,13 @@ impl FutexWord {
         {
             // An error here (EFAULT cannot happen for a live reference) would
             // only mean nobody was woken; the sleeper's bounded wait covers it.
+            // `i32::MAX`, not `u32::MAX`: the kernel reads the count as an
+            // `int`, and -1 wakes one waiter only (`futex_wake` stops once
+            // `++woken >= nr_wake`).
             let _ = rustix::thread::futex::wake(
                 &(self.0).0,
                 rustix::thread::futex::Flags::empty(),
-                u32::MAX,
+                i32::MAX as u32,
             );
         }
         #[cfg(shmq_loom)]

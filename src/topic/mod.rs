@@ -294,7 +294,13 @@ impl TopicBuilder {
                 match Region::create(name, config, self.mode) {
                     Ok(region) => Ok(self.finish(region, table, settings)),
                     Err(e) => {
-                        if !matches!(e.kind(), OpenErrorKind::AlreadyExists) {
+                        // Kept only if the name is a topic's (a creator
+                        // racing us made its ring): a queue's name would
+                        // keep an orphan `NAME.subs` nothing removes.
+                        let topic_ring = matches!(e.kind(), OpenErrorKind::AlreadyExists)
+                            && crate::segment::HeaderView::open(name)
+                                .is_ok_and(|view| view.config().flavour == Flavour::Topic);
+                        if !topic_ring {
                             let _ = crate::segment::remove(&subs);
                         }
                         Err(e)

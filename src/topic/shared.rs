@@ -167,11 +167,12 @@ pub(crate) fn store_mark(control: &TopicControl, mark: Mark) {
 
 /// Reads the mark and resume point consistently (the subscribers' side of
 /// the seqlock). Spins while the publisher is in the middle of
-/// `store_mark`, which takes a few stores; `None` if the words stay
-/// inconsistent for a thousand tries (a publisher that died in the middle:
-/// the caller reports the segment as corrupt only if that persists).
+/// `store_mark`, which takes a few stores, then (a publisher preempted in
+/// the middle) sleeps briefly between tries for up to [`SETTLE_LIMIT`];
+/// `None` if the words stay inconsistent that long (a publisher that died
+/// in the middle).
 pub(crate) fn load_mark(control: &TopicControl) -> Option<Mark> {
-    for _ in 0..1000 {
+    settle(|| {
         // SYNC: mark (Acquire side).
         let before = control.mark_guard.load(Acquire);
         let mark = Mark {
@@ -180,10 +181,35 @@ pub(crate) fn load_mark(control: &TopicControl) -> Option<Mark> {
             resume_seq: control.resume_seq.load(Relaxed),
         };
         fence(Acquire);
-        if before % 2 == 0 && control.mark_guard.load(Relaxed) == before {
-            return Some(mark);
+        (before % 2 == 0 && control.mark_guard.load(Relaxed) == before).then_some(mark)
+    })
+}
+
+/// How long a seqlock reader waits for a writer that stays in the middle
+/// of its stores (preempted, or dead) before it gives up.
+#[cfg(not(shmq_loom))]
+pub(crate) const SETTLE_LIMIT: Duration = Duration::from_millis(100);
+
+/// Calls `try_read` until it returns `Some`: a thousand times in a row,
+/// then (outside loom) with short sleeps in between, for up to
+/// [`SETTLE_LIMIT`]: a writer preempted in the middle of a seqlock store
+/// keeps the words inconsistent until the scheduler runs it again.
+fn settle<T>(mut try_read: impl FnMut() -> Option<T>) -> Option<T> {
+    for _ in 0..1000 {
+        if let Some(value) = try_read() {
+            return Some(value);
         }
         crate::sync::spin_hint();
+    }
+    #[cfg(not(shmq_loom))]
+    {
+        let start = std::time::Instant::now();
+        while start.elapsed() < SETTLE_LIMIT {
+            std::thread::sleep(Duration::from_micros(50));
+            if let Some(value) = try_read() {
+                return Some(value);
+            }
+        }
     }
     None
 }
@@ -214,16 +240,12 @@ pub(crate) fn store_join_point(line: &ProducerLine, head: u64, next_seq: u64) {
 /// Reads the join point: the head and the number of the next message to
 /// start at or after it. `None` as for [`load_mark`].
 pub(crate) fn load_join_point(line: &ProducerLine) -> Option<(u64, u64)> {
-    for _ in 0..1000 {
+    settle(|| {
         // SYNC: join-point (Acquire side).
         let before = line.seq_guard.load(Acquire);
         let head = line.head.load(Relaxed);
         let seq = line.next_seq.load(Relaxed);
         fence(Acquire);
-        if before % 2 == 0 && line.seq_guard.load(Relaxed) == before {
-            return Some((head, seq));
-        }
-        crate::sync::spin_hint();
-    }
-    None
+        (before % 2 == 0 && line.seq_guard.load(Relaxed) == before).then_some((head, seq))
+    })
 }

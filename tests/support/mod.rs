@@ -11,11 +11,12 @@
 //!   that header. A receiver that knows the seed checks every byte.
 //! - [`send_one`] / [`recv_one`]: send through `send` or `reserve`/`commit`,
 //!   receive through `recv`, `recv_into` or `recv_with`, by sequence number.
+//! - [`digest_step`]: a digest of a sequence of received messages.
 //! - Test side only: [`unique_name`], [`TempQueue`] (removes the queue on
-//!   drop), [`Peer`] (a spawned `shmq-peer`, killed on drop),
-//!   [`background`] and [`within`] (a blocking call with a time limit),
-//!   [`wait_for`] (a
-//!   polling loop with a time limit), [`serial`] (one heavy test at a time).
+//!   drop), [`TempTopic`] (removes the topic on drop), [`Peer`] (a spawned
+//!   `shmq-peer`, killed on drop), [`background`] and [`within`] (a
+//!   blocking call with a time limit), [`wait_for`] (a polling loop with a
+//!   time limit), [`serial`] (one heavy test at a time).
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
@@ -137,10 +138,13 @@ pub const RECORD_HEADER: usize = 16;
 #[derive(Debug, Clone)]
 pub struct Stream {
     pub seed: u64,
-    /// Longest message.
+    /// Longest message (but for the rare ones, see
+    /// [`with_rare`](Self::with_rare)).
     pub max: usize,
     slot_size: usize,
     edges: Vec<usize>,
+    /// Every `.0`-th message is longer than `max`, up to `.1` bytes.
+    rare: Option<(u64, usize)>,
 }
 
 impl Stream {
@@ -185,7 +189,26 @@ impl Stream {
             max,
             slot_size,
             edges,
+            rare: None,
         }
+    }
+
+    /// The same stream but for message `seq` with `seq % every == every -
+    /// 1`, which is longer than `max`: uniform in `max + 1..=up_to` bytes.
+    pub fn with_rare(mut self, every: u64, up_to: usize) -> Self {
+        assert!(every > 0 && up_to > self.max, "bad rare sizes");
+        assert!(
+            up_to + MSG_HEADER <= POOL_LEN,
+            "rare size {up_to} too large for the pool"
+        );
+        self.rare = Some((every, up_to));
+        self
+    }
+
+    /// The stream for `topic` with messages up to `max` (see
+    /// [`Stream::new`]).
+    pub fn for_topic(seed: u64, topic: &shmq::Topic, max: usize) -> Self {
+        Stream::new(seed, topic.slot_size(), topic.slot_count(), max)
     }
 
     /// The stream for `queue` with messages up to `max` (default: three
@@ -210,6 +233,12 @@ impl Stream {
 
     /// Length of message `seq`.
     pub fn len(&self, seq: u64) -> usize {
+        if let Some((every, up_to)) = self.rare {
+            if seq % every == every - 1 {
+                let mut rng = Rng::new(self.key(seq) ^ 0x4A4E);
+                return self.max + 1 + rng.upto(up_to - self.max - 1);
+            }
+        }
         if seq % 4 == 0 {
             return self.edges[(seq / 4) as usize % self.edges.len()];
         }
@@ -441,6 +470,57 @@ impl Drop for TempQueue {
     fn drop(&mut self) {
         let _ = Queue::remove(&self.name);
     }
+}
+
+/// Removes the named topic (its ring and its subscriber table) when
+/// dropped, even when the test panics.
+#[derive(Debug)]
+pub struct TempTopic {
+    pub name: String,
+}
+
+impl TempTopic {
+    /// A fresh unique topic name, removed on drop.
+    pub fn new(tag: &str) -> TempTopic {
+        TempTopic {
+            name: unique_name(tag),
+        }
+    }
+
+    /// Paths of the ring and of the subscriber table.
+    pub fn paths(&self) -> [String; 2] {
+        [
+            format!("/dev/shm/shmq.{}", self.name),
+            format!("/dev/shm/shmq.{}.subs", self.name),
+        ]
+    }
+}
+
+impl Drop for TempTopic {
+    fn drop(&mut self) {
+        let _ = shmq::Topic::remove(&self.name);
+        // Whatever is left (a test that broke the ring's header, say).
+        for path in self.paths() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// One step of the digest of a received message sequence: folds in the
+/// message's number, its length and its first 24 bytes (for a stream
+/// message of 24 bytes or more, its header: number, length and checksum
+/// of the body, which [`Stream::check`] verifies), so two sequences of
+/// checked messages have the same digest only if they hold the same
+/// messages in the same order.
+pub fn digest_step(digest: u64, seq: u64, msg: &[u8]) -> u64 {
+    let mut head = [0u8; MSG_HEADER];
+    let n = msg.len().min(MSG_HEADER);
+    head[..n].copy_from_slice(&msg[..n]);
+    let mut d = mix64(digest ^ seq.wrapping_mul(GOLDEN) ^ ((msg.len() as u64) << 40));
+    for word in head.chunks_exact(8) {
+        d = mix64(d ^ u64::from_le_bytes(word.try_into().unwrap()));
+    }
+    d
 }
 
 /// Creates a fresh queue named after `tag` with these settings.

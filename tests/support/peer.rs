@@ -70,6 +70,32 @@
 //!   sending: every call still in flight must then fail with `ServerDied`
 //!   (none may return a wrong reply), and it prints `died <ok> <failed>`.
 //!
+//! Topic scenarios (`<queue>` is the topic's name; it must exist; `seed`,
+//! `max` and the optional `rare=<every>:<bytes>` describe the stream, see
+//! `Stream::for_topic` and `Stream::with_rare`):
+//! - `topic-publish seed= max= count= [start=0] [rare=] [announce=1]
+//!   [hold=1]`: attaches the publisher, which must find
+//!   `Publisher::published() == start` (a new publisher continues the
+//!   numbering), prints `attached <start>` with `announce=1`, publishes
+//!   messages `start..start+count` (alternating `send` and
+//!   `send_timeout`), prints `published <count> <bytes> <digest>`
+//!   (`digest_step` over the messages), and with `hold=1` holds the
+//!   publisher until stdin closes (or it is killed).
+//! - `topic-subscribe seed= max= count= [start=0] [rare=] [delay_us=0]
+//!   [reconnect=1] [end=disconnect|none]`: attaches a subscriber, prints
+//!   `ready <entry>`, then receives (cycling `recv`, `recv_with` and
+//!   `recv_timeout`, sleeping `delay_us` before each) until it has
+//!   accounted for messages `start..start+count`: each message must be the
+//!   next one expected, intact; a `Lagged(n)` (allowed only in a lossy
+//!   topic or one with a lag limit) moves the expectation on by `n`. A
+//!   `Disconnected` before the end fails, but with `reconnect=1` (the
+//!   test replaces a dead publisher), where it waits for the next one.
+//!   With `end=disconnect` (default) the next receive must then report
+//!   `Disconnected`. Prints `received <messages> <missed> <lag reports>
+//!   <digest>`.
+//! - `topic-hold`: attaches a subscriber, prints `ready <entry>`, and
+//!   holds it, never receiving, until stdin closes (or it is killed).
+//!
 //! Semaphore and barrier scenarios (`<queue>` is the semaphore's or the
 //! barrier's name; it must exist):
 //! - `sem-hold [permits=1]`: takes that many permits, prints `held <n>`,
@@ -93,12 +119,15 @@ use std::io::Read;
 use std::process::exit;
 use std::time::Duration;
 
-use shmq::{CallError, Queue, RecvError, RecvTimeoutError, RequestId, Service, WaitStrategy};
+use shmq::{
+    CallError, Queue, RecvError, RecvTimeoutError, RequestId, Service, Subscriber, Topic,
+    TopicRecvError, TopicRecvTimeoutError, WaitStrategy,
+};
 
 #[path = "mod.rs"]
 mod support;
 
-use support::{Stream, Tick, recv_one, send_one};
+use support::{Stream, Tick, digest_step, recv_one, send_one};
 
 type Outcome = Result<(), String>;
 
@@ -170,6 +199,27 @@ impl Args {
             .map_err(|e| format!("opening queue {name}: {e}"))
     }
 
+    fn open_topic(&self) -> Result<Topic, String> {
+        Topic::builder(&self.queue)
+            .wait_strategy(self.wait(WaitStrategy::default())?)
+            .open()
+            .map_err(|e| format!("opening topic {}: {e}", self.queue))
+    }
+
+    fn topic_stream(&self, topic: &Topic) -> Result<Stream, String> {
+        let stream = Stream::for_topic(self.num("seed")?, topic, self.num("max")? as usize);
+        Ok(match self.get("rare") {
+            None => stream,
+            Some(rare) => {
+                let parsed = rare
+                    .split_once(':')
+                    .and_then(|(e, b)| Some((e.parse().ok()?, b.parse().ok()?)));
+                let (every, bytes) = parsed.ok_or_else(|| format!("bad rare={rare}"))?;
+                stream.with_rare(every, bytes)
+            }
+        })
+    }
+
     fn stream(&self, queue: &Queue) -> Result<Stream, String> {
         let max = match self.get("max") {
             Some(_) => Some(self.num("max")? as usize),
@@ -219,6 +269,9 @@ fn main() {
         "sem-cycle" => sem_cycle(&args),
         "barrier-join" => barrier_join(&args),
         "barrier-wait" => barrier_wait(&args),
+        "topic-publish" => topic_publish(&args),
+        "topic-subscribe" => topic_subscribe(&args),
+        "topic-hold" => topic_hold(&args),
         other => {
             eprintln!("shmq-peer: unknown scenario {other:?}");
             exit(2);
@@ -706,5 +759,192 @@ fn barrier_wait(args: &Args) -> Outcome {
         }
     }
     println!("leaders {leaders}");
+    Ok(())
+}
+
+fn topic_publish(args: &Args) -> Outcome {
+    let topic = args.open_topic()?;
+    let stream = args.topic_stream(&topic)?;
+    let count = args.num("count")?;
+    let start = args.num_or("start", 0)?;
+    let mut publisher = topic
+        .publisher()
+        .map_err(|e| format!("attaching the publisher: {e}"))?;
+    if publisher.published() != start {
+        return Err(format!(
+            "the publisher attached with {} messages published, expected {start}",
+            publisher.published()
+        ));
+    }
+    // Built on first use (milliseconds in a debug build): before the
+    // announcement, so that a kill timed from it lands while publishing.
+    let _ = support::pool();
+    if args.get("announce") == Some("1") {
+        println!("attached {start}");
+    }
+    let mut buf = Vec::new();
+    let (mut bytes, mut digest) = (0u64, 0u64);
+    for seq in start..start + count {
+        buf.resize(stream.len(seq), 0);
+        stream.fill(seq, &mut buf);
+        let sent = if seq % 2 == 0 {
+            publisher.send(&buf).map_err(|e| e.to_string())
+        } else {
+            publisher
+                .send_timeout(&buf, Duration::from_secs(60))
+                .map_err(|e| e.to_string())
+        };
+        sent.map_err(|e| format!("seed {:#x}: publishing message {seq}: {e}", stream.seed))?;
+        bytes += buf.len() as u64;
+        digest = digest_step(digest, seq, &buf);
+    }
+    if publisher.published() != start + count {
+        return Err(format!(
+            "published() says {} after messages {start}..{}",
+            publisher.published(),
+            start + count
+        ));
+    }
+    println!("published {count} {bytes} {digest}");
+    if args.get("hold") == Some("1") {
+        hold_until_stdin_closes();
+    }
+    Ok(())
+}
+
+/// What one receive of a topic subscriber gave.
+enum Got {
+    /// A message, checked: the digest with it folded in.
+    Message(u64),
+    Lagged(u64),
+    Disconnected,
+}
+
+/// Receives message `seq` (if nothing was missed) through `recv`,
+/// `recv_with` or `recv_timeout` (by `how % 3`) and checks it.
+fn topic_recv(
+    sub: &mut Subscriber,
+    stream: &Stream,
+    seq: u64,
+    digest: u64,
+    how: u64,
+) -> Result<Got, String> {
+    let check = |bytes: &[u8]| {
+        stream
+            .check(seq, bytes)
+            .map(|()| digest_step(digest, seq, bytes))
+    };
+    let blocking = |r: Result<Result<u64, String>, TopicRecvError>, api: &str| match r {
+        Ok(checked) => checked.map(Got::Message),
+        Err(TopicRecvError::Lagged(n)) => Ok(Got::Lagged(n)),
+        Err(TopicRecvError::Disconnected) => Ok(Got::Disconnected),
+        Err(e) => Err(format!("{api} (expecting message {seq}): {e} ({e:?})")),
+    };
+    match how % 3 {
+        0 => blocking(sub.recv().map(|m| check(&m)), "recv"),
+        1 => blocking(sub.recv_with(check), "recv_with"),
+        _ => match sub.recv_timeout(Duration::from_secs(60)) {
+            Ok(m) => check(&m).map(Got::Message),
+            Err(TopicRecvTimeoutError::Lagged(n)) => Ok(Got::Lagged(n)),
+            Err(TopicRecvTimeoutError::Disconnected) => Ok(Got::Disconnected),
+            Err(e) => Err(format!(
+                "recv_timeout (expecting message {seq}): {e} ({e:?})"
+            )),
+        },
+    }
+}
+
+fn topic_subscribe(args: &Args) -> Outcome {
+    let topic = args.open_topic()?;
+    let stream = args.topic_stream(&topic)?;
+    let count = args.num("count")?;
+    let start = args.num_or("start", 0)?;
+    let end = start + count;
+    let delay = Duration::from_micros(args.num_or("delay_us", 0)?);
+    let reconnect = args.get("reconnect") == Some("1");
+    let may_lag = topic.is_lossy() || topic.lag_limit().is_some();
+    let mut sub = topic
+        .subscriber()
+        .map_err(|e| format!("attaching a subscriber: {e}"))?;
+    let _ = support::pool();
+    println!("ready {}", sub.entry());
+    let (mut next, mut received, mut missed, mut reports, mut digest) = (start, 0u64, 0, 0, 0);
+    let mut disconnects = 0u64;
+    let ctx = |next: u64, received: u64, missed: u64| {
+        format!(
+            "seed {:#x}: at message {next} of {start}..{end} ({received} received, {missed} missed)",
+            stream.seed
+        )
+    };
+    while next < end {
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
+        match topic_recv(&mut sub, &stream, next, digest, received + reports)
+            .map_err(|e| format!("{}: {e}", ctx(next, received, missed)))?
+        {
+            Got::Message(d) => {
+                digest = d;
+                received += 1;
+                next += 1;
+            }
+            Got::Lagged(n) if may_lag => {
+                if n == 0 || next + n > end {
+                    return Err(format!("{}: Lagged({n})", ctx(next, received, missed)));
+                }
+                next += n;
+                missed += n;
+                reports += 1;
+            }
+            Got::Lagged(n) => {
+                return Err(format!(
+                    "{}: Lagged({n}) in a strict lossless topic",
+                    ctx(next, received, missed)
+                ));
+            }
+            Got::Disconnected if reconnect => {
+                // The test replaces the publisher: wait for the next one.
+                disconnects += 1;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Got::Disconnected => {
+                return Err(format!("{}: Disconnected", ctx(next, received, missed)));
+            }
+        }
+    }
+    if sub.lagged() != missed {
+        return Err(format!(
+            "Subscriber::lagged() says {}, the Lagged reports add up to {missed}",
+            sub.lagged()
+        ));
+    }
+    match args.get("end").unwrap_or("disconnect") {
+        "disconnect" => match sub.recv_timeout(Duration::from_secs(60)) {
+            Err(TopicRecvTimeoutError::Disconnected) => {}
+            other => {
+                return Err(format!(
+                    "after messages {start}..{end}: expected Disconnected, got {:?}",
+                    other.map(|m| m.len())
+                ));
+            }
+        },
+        "none" => {}
+        other => return Err(format!("bad end={other}")),
+    }
+    if disconnects > 0 {
+        eprintln!("saw Disconnected {disconnects} times while the publisher was replaced");
+    }
+    println!("received {received} {missed} {reports} {digest}");
+    Ok(())
+}
+
+fn topic_hold(args: &Args) -> Outcome {
+    let topic = args.open_topic()?;
+    let sub = topic
+        .subscriber()
+        .map_err(|e| format!("attaching a subscriber: {e}"))?;
+    println!("ready {}", sub.entry());
+    hold_until_stdin_closes();
+    drop(sub);
     Ok(())
 }
