@@ -45,11 +45,12 @@ pub struct BenchArgs {
     pub(crate) sizes: Vec<u64>,
     /// Transports to measure, comma-separated [default: all]. The floor is
     /// always measured (every ratio is to it), with the idle peer the Unix
-    /// socket too, and in throughput floor-record; a mailbox and
-    /// shmq-service-spin also measure shmq-spin in their cycles (their
-    /// ratio to the plain queue). Throughput uses floor, floor-record,
-    /// shmq-spin, shmq-default, the mailboxes and uds among them; the idle
-    /// peer neither tcp, mq, the mailboxes nor shmq-service-spin.
+    /// socket too, and in throughput floor-record; a mailbox,
+    /// shmq-service-spin and the spinning topics also measure shmq-spin in
+    /// their cycles (their ratio to the plain queue). Throughput uses
+    /// floor, floor-record, shmq-spin, shmq-default, the mailboxes and uds
+    /// among them; the idle peer neither tcp, mq, the mailboxes,
+    /// shmq-service-spin nor the spinning topics.
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = TransportName)]
     pub(crate) transports: Vec<String>,
     /// What to measure.

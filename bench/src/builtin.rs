@@ -1,9 +1,11 @@
 //! The built-in transports: the two floors, shmq with three wait
-//! strategies, two shmq mailboxes, a shmq service with two, and the
+//! strategies, two shmq mailboxes, a shmq service with two wait
+//! strategies, shmq topics (lossless with two, lossy spinning), and the
 //! kernel's IPC (a Unix socket twice: a stream of messages and a
 //! request/response). Each is set up here, on both sides, in its module's
-//! terms (see `floor`, `ring`, `queue`, `service`, `socket`, `mq`); the
-//! driver sees them, as any transport, through `transport::Setup`.
+//! terms (see `floor`, `ring`, `queue`, `service`, `topic`, `socket`,
+//! `mq`); the driver sees them, as any transport, through
+//! `transport::Setup`.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -18,7 +20,7 @@ use super::peer::{self, Liveness, Peer};
 use super::shm::SharedMemory;
 use super::socket::{self, Stream};
 use super::transport::{Blocks, Connect, Connected, Mode, Setup, path_str, unique_name};
-use super::{floor, mq, queue, ring, service};
+use super::{floor, mq, queue, ring, service, topic};
 
 /// A built-in way of moving messages between the two processes. The
 /// variants' docs are the `--transports` help.
@@ -55,6 +57,20 @@ pub enum Builtin {
     /// sleep): one call per round trip
     #[value(name = "shmq-service")]
     ShmqService,
+    /// a pair of lossless shmq topics, both ends spinning: the ping is
+    /// published to one subscriber in the peer, the pong to one in the
+    /// parent; paired with shmq-spin, block for block
+    #[value(name = "shmq-topic-spin")]
+    ShmqTopicSpin,
+    /// the same pair of lossless topics with the default wait strategy
+    /// (spin briefly, then sleep)
+    #[value(name = "shmq-topic")]
+    ShmqTopic,
+    /// the same pair of topics, lossy (subscribers read by copying and
+    /// checking), both ends spinning; paired with shmq-spin, block for
+    /// block
+    #[value(name = "shmq-topic-lossy-spin")]
+    ShmqTopicLossySpin,
     /// Unix domain stream socket
     Uds,
     /// Unix domain stream socket as a request/response: length-prefixed
@@ -71,7 +87,7 @@ pub enum Builtin {
 
 impl Builtin {
     /// Every built-in transport, in the order of the report.
-    pub const ALL: [Builtin; 14] = [
+    pub const ALL: [Builtin; 17] = [
         Builtin::Floor,
         Builtin::FloorRecord,
         Builtin::ShmqSpin,
@@ -81,6 +97,9 @@ impl Builtin {
         Builtin::ShmqMbx2,
         Builtin::ShmqServiceSpin,
         Builtin::ShmqService,
+        Builtin::ShmqTopicSpin,
+        Builtin::ShmqTopic,
+        Builtin::ShmqTopicLossySpin,
         Builtin::Uds,
         Builtin::UdsRr,
         Builtin::Pipe,
@@ -110,6 +129,16 @@ impl Builtin {
             _ => None,
         }
     }
+
+    /// A pair of topics' wait strategy, and whether they are lossy.
+    fn topic(self) -> Option<(shmq::WaitStrategy, bool)> {
+        match self {
+            Builtin::ShmqTopicSpin => Some((shmq::WaitStrategy::Spin, false)),
+            Builtin::ShmqTopic => Some((shmq::WaitStrategy::default(), false)),
+            Builtin::ShmqTopicLossySpin => Some((shmq::WaitStrategy::Spin, true)),
+            _ => None,
+        }
+    }
 }
 
 /// Lanes of `shmq-mbx16-spin`'s mailbox.
@@ -131,6 +160,9 @@ impl Setup for Builtin {
             Builtin::ShmqMbx2 => "shmq-mbx2",
             Builtin::ShmqServiceSpin => "shmq-service-spin",
             Builtin::ShmqService => "shmq-service",
+            Builtin::ShmqTopicSpin => "shmq-topic-spin",
+            Builtin::ShmqTopic => "shmq-topic",
+            Builtin::ShmqTopicLossySpin => "shmq-topic-lossy-spin",
             Builtin::Uds => "uds",
             Builtin::UdsRr => "uds-rr",
             Builtin::Pipe => "pipe",
@@ -160,6 +192,8 @@ impl Setup for Builtin {
                 | Builtin::ShmqMbx16Spin
                 | Builtin::ShmqMbx2
                 | Builtin::ShmqServiceSpin
+                | Builtin::ShmqTopicSpin
+                | Builtin::ShmqTopicLossySpin
         )
     }
 
@@ -172,6 +206,8 @@ impl Setup for Builtin {
                 | Builtin::ShmqMbx16Spin
                 | Builtin::ShmqMbx2
                 | Builtin::ShmqServiceSpin
+                | Builtin::ShmqTopicSpin
+                | Builtin::ShmqTopicLossySpin
         )
     }
 
@@ -182,7 +218,11 @@ impl Setup for Builtin {
     fn baseline(&self) -> Option<Builtin> {
         matches!(
             self,
-            Builtin::ShmqMbx16Spin | Builtin::ShmqMbx2 | Builtin::ShmqServiceSpin
+            Builtin::ShmqMbx16Spin
+                | Builtin::ShmqMbx2
+                | Builtin::ShmqServiceSpin
+                | Builtin::ShmqTopicSpin
+                | Builtin::ShmqTopicLossySpin
         )
         .then_some(Builtin::ShmqSpin)
     }
@@ -251,6 +291,7 @@ enum Pending {
     RingRecord(SharedMemory),
     Shmq(Box<(queue::Queues, queue::ParentEnd)>),
     Service(Box<service::Created>),
+    Topic(Box<(topic::Topics, topic::End)>),
     Unix(socket::UnixListener),
     UnixFramed(socket::UnixListener),
     Tcp(TcpListener),
@@ -304,6 +345,15 @@ impl Pending {
                 let created = service::Created::create(&name, size, wait)?;
                 Ok((Pending::Service(Box::new(created)), name))
             }
+            (
+                Builtin::ShmqTopicSpin | Builtin::ShmqTopic | Builtin::ShmqTopicLossySpin,
+                Mode::Latency,
+            ) => {
+                let (wait, lossy) = transport.topic().expect("a pair of topics");
+                let topics = topic::Topics::create(&name, size, wait, lossy)?;
+                let end = topics.parent_end()?;
+                Ok((Pending::Topic(Box::new((topics, end))), name))
+            }
             (Builtin::Uds, _) | (Builtin::UdsRr, Mode::Latency) => {
                 let path = std::env::temp_dir().join(format!("{name}.sock"));
                 let listener = socket::UnixListener::bind(&path)?;
@@ -327,6 +377,9 @@ impl Pending {
                 | Builtin::Mq
                 | Builtin::ShmqServiceSpin
                 | Builtin::ShmqService
+                | Builtin::ShmqTopicSpin
+                | Builtin::ShmqTopic
+                | Builtin::ShmqTopicLossySpin
                 | Builtin::UdsRr,
                 Mode::Throughput,
             ) => Err(Error::new(
@@ -340,7 +393,7 @@ impl Pending {
 fn connected(end: impl Blocks + 'static) -> Connected {
     Connected {
         end: Box::new(end),
-        queues: None,
+        counters: None,
     }
 }
 
@@ -370,14 +423,22 @@ impl Connect for Pending {
                 queues.unlink();
                 Connected {
                     end: end.connected(&live),
-                    queues: Some(queues),
+                    counters: Some(Box::new(queues)),
                 }
             }
             Pending::Service(created) => {
                 let (end, queues) = created.connected();
                 Connected {
                     end: Box::new(end),
-                    queues: Some(queues),
+                    counters: Some(Box::new(queues)),
+                }
+            }
+            Pending::Topic(both) => {
+                let (mut topics, end) = *both;
+                topics.unlink();
+                Connected {
+                    end: Box::new(end),
+                    counters: Some(Box::new(topics)),
                 }
             }
             Pending::Unix(listener) => {
@@ -445,6 +506,10 @@ fn open(
         (Builtin::ShmqServiceSpin | Builtin::ShmqService, _) => {
             let wait = transport.service().expect("a shmq service");
             Box::new(service::open(endpoint, wait)?)
+        }
+        (Builtin::ShmqTopicSpin | Builtin::ShmqTopic | Builtin::ShmqTopicLossySpin, _) => {
+            let (wait, _) = transport.topic().expect("a pair of topics");
+            Box::new(topic::Topics::open(endpoint, wait)?.child_end()?)
         }
         (Builtin::Uds, Mode::Latency) => {
             Box::new(Stream::unix(socket::connect_unix(endpoint)?, size)?)

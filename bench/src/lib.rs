@@ -111,7 +111,8 @@
 //! round trips of more than 200 us), so all of its transports share one
 //! peer, a cycle being a block on each: floor and uds first, then
 //! floor-record, the three shmq strategies, the service with the default
-//! strategy (`shmq-service`: its server sleeps), uds-rr and pipe; each transport's
+//! strategy (`shmq-service`: its server sleeps), the lossless topics with
+//! it (`shmq-topic`), uds-rr and pipe; each transport's
 //! ratios are to the floor and to the Unix socket of the same cycle. The
 //! floors are still spinning, as a reference, so the ratios that matter
 //! here are those to the Unix socket.
@@ -126,13 +127,14 @@
 //! | `shmq-mbx16-spin` | messages up to 64 KiB: as `shmq-spin`, but each queue is a mailbox of 16 sender lanes (`senders(16)`): the sending process attaches the sender that sends and holds the other 15 lanes with idle senders, so the receiver serves one busy lane among 15 idle ones; both directions of a round trip are such mailboxes (`queue`) |
 //! | `shmq-mbx2` | throughput only, messages up to 128 B: a mailbox of 2 lanes whose senders, two threads of the parent, send at once; the peer's receiver tells them apart with `recv_with_from` (`queue`) |
 //! | `shmq-service-spin`, `shmq-service` | round trips only: a shmq service (`shmq::Service`) with the library's default 16 client lanes, one client attached, and the plain queue's ring shape sized for the message and the 32-byte service header; the parent is the client, a round trip one `Client::call_with` copying the reply out; the peer is the server, `Server::recv_request_with` copying the request out, then `Server::reply` from its buffer; wait strategy `Spin` (paired with `shmq-spin`, as the mailboxes, for the service's own cost) or the default (also with the idle peer) (`service`) |
+//! | `shmq-topic-spin`, `shmq-topic`, `shmq-topic-lossy-spin` | round trips only: two shmq topics (`shmq::Topic`), the ping published by the parent to one subscriber in the peer, the pong by the peer to one in the parent, with the plain queue's ring shape and the library's default 8 subscriber entries; `Publisher::send` from a buffer, `Subscriber::recv_with` copying out (in place in a lossless topic; a lossy one's subscriber copies the record out with atomic loads and checks the mark first); lossless with wait strategy `Spin` (paired with `shmq-spin`, for the topic's own cost) or the default (also with the idle peer), and lossy with `Spin` (paired with `shmq-spin`) (`topic`) |
 //! | `uds`, `tcp`, `pipe` | `write_all` and `read_exact` on a Unix stream socket, loopback TCP with `TCP_NODELAY`, a pipe pair; pipes and Unix socket buffers sized to hold a message (`socket`) |
 //! | `uds-rr` | round trips only: a Unix stream socket as a request/response protocol has it: frames of a 4-byte length and the body, each sent with one `writev` and read with one `readv` into a header word and the caller's buffer (more calls only for a frame larger than the socket buffer), on both sides (`socket`) |
 //! | `mq` | `mq_send` and `mq_timedreceive` on POSIX message queues, sizes up to `msgsize_max` (`mq`) |
 //!
-//! **Mailboxes and the service.** Each mailbox transport's group, and
-//! `shmq-service-spin`'s, also holds the plain
-//! queue, `shmq-spin`, as its *baseline*: a cycle runs floor, shmq-spin,
+//! **Mailboxes, the service and the topics.** Each mailbox transport's
+//! group, `shmq-service-spin`'s and the spinning topics', also holds the
+//! plain queue, `shmq-spin`, as its *baseline*: a cycle runs floor, shmq-spin,
 //! then the mailbox (throughput: memcpy, both floors, shmq-spin, the
 //! mailbox), so the mailbox's ratio to the plain queue (p50 over p50, rate
 //! over rate) is taken per cycle, blocks milliseconds apart, as its ratio
@@ -161,7 +163,8 @@
 //! ratio named in `ratio` with its quartiles (`ratio_median`, `ratio_q1`,
 //! `ratio_q3`) over `pairs` pairs, and the same per placement
 //! (`pairs_fast`, `ratio_fast_median`, ...); `round` is null since there
-//! are no rounds. A mailbox's record, and `shmq-service-spin`'s, names its `baseline` and gives its
+//! are no rounds. A mailbox's record, and those of `shmq-service-spin`
+//! and the spinning topics, name their `baseline` and give their
 //! ratio to it (`baseline_pairs`, `baseline_ratio_median`, `_q1`, `_q3`,
 //! `baseline_ratio_fast_median`, ...); `shmq-mbx2`'s gives the shares
 //! (`share_blocks`, `share_lane0_min`, `_median`, `_max`, the same for
@@ -284,8 +287,8 @@
 //! `args` (the run's options), `run` (the driver: plan, groups, passes),
 //! `transport` (the [`Transport`] and [`Endpoint`] traits, how the driver
 //! holds a transport, set-up of a group), `builtin` (the built-in
-//! transports), `floor`, `ring`, `queue`, `service`, `socket`, `mq` (their
-//! endpoints), `shm` (shared memory of the floors), `peer` (the second
+//! transports), `floor`, `ring`, `queue`, `service`, `topic`, `socket`,
+//! `mq` (their endpoints), `shm` (shared memory of the floors), `peer` (the second
 //! process), `schedule` (cycles of blocks and the probe), `measure` (the
 //! timed loops), `affinity` (pinning, machine facts), `report` (pairs,
 //! tables and JSON), `plot` (SVG), `error`.
@@ -307,6 +310,7 @@ mod schedule;
 mod service;
 mod shm;
 mod socket;
+mod topic;
 mod transport;
 
 use std::ffi::OsString;

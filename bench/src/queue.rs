@@ -38,7 +38,7 @@ use super::measure::{
 };
 use super::peer::Liveness;
 use super::ring;
-use super::transport::{Blocks, Endpoint, Mode};
+use super::transport::{Blocks, Endpoint, Mode, SleepCounters};
 
 /// Bytes per slot.
 pub const SLOT_SIZE: usize = 128;
@@ -229,10 +229,12 @@ impl Queues {
             }),
         })
     }
+}
 
+impl SleepCounters for Queues {
     /// Futex sleeps per received message, both receivers together, from
     /// the queues' counters.
-    pub fn sleeps_per_message(&self) -> Option<f64> {
+    fn sleeps_per_message(&self) -> Option<f64> {
         let (ping, pong) = (self.ping.stats(), self.pong.stats());
         let messages = ping.receiver.messages + pong.receiver.messages;
         let sleeps = ping.receiver.sleeps + pong.receiver.sleeps;

@@ -14,10 +14,11 @@
 //!  throughput:  memcpy | ring | ring-record | shmq-spin | memcpy | ring | ...
 //!  mailbox:     floor | shmq-spin | shmq-mbx16-spin | floor | shmq-spin | ...
 //!  service:     floor | shmq-spin | shmq-service-spin | floor | shmq-spin | ...
+//!  topic:       floor | shmq-spin | shmq-topic-spin | floor | shmq-spin | ...
 //! ```
 //!
-//! A transport with a baseline (the mailboxes and shmq-service-spin:
-//! shmq-spin) has a block of
+//! A transport with a baseline (the mailboxes, shmq-service-spin and the
+//! spinning topics: shmq-spin) has a block of
 //! it in every cycle too, just before its own, so its ratio to the
 //! baseline is per cycle as well (see `report`).
 //!

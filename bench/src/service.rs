@@ -213,7 +213,7 @@ impl Endpoint for ServerEnd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::unique_name;
+    use crate::transport::{SleepCounters, unique_name};
 
     #[test]
     fn a_call_is_answered_with_the_echo_and_the_names_go_after_the_first() {

@@ -39,12 +39,12 @@ use clap::ValueEnum;
 
 use super::builtin::Builtin;
 use super::error::{Context, Error, Result};
+use super::floor;
 use super::measure::{
     self, BlockLatency, BlockTime, LatencyCounts, Line, Next, PeerLine, StreamCounts,
 };
 use super::peer::{self, Liveness, Peer, PeerArgs, Spawner};
 use super::schedule::{PROBE_COUNTS, PROBE_SIZE};
-use super::{floor, queue};
 
 /// One side of a transport: what the benchmark sends and receives
 /// through. Every message is exactly the measurement's size, at least 8
@@ -284,8 +284,16 @@ pub trait Connect {
 pub struct Connected {
     /// The end.
     pub end: Box<dyn Blocks>,
-    /// shmq transports: their queues (for the sleep counters).
-    pub queues: Option<queue::Queues>,
+    /// shmq transports: their queues or topics (for the sleep counters).
+    pub counters: Option<Box<dyn SleepCounters>>,
+}
+
+/// A shmq transport's shared counters, read by the parent after a
+/// group's cycles (not on the timed path).
+pub trait SleepCounters {
+    /// Futex sleeps per received message, both directions together;
+    /// `None` before any message.
+    fn sleeps_per_message(&self) -> Option<f64>;
 }
 
 /// One transport of a run, built in or added: a cheap handle, equal to
@@ -434,7 +442,7 @@ impl<T: Transport> Connect for ExtraPending<T> {
         let end = transport.connect(pending, peer.liveness())?;
         Ok(Connected {
             end: Box::new(end),
-            queues: None,
+            counters: None,
         })
     }
 }
@@ -520,8 +528,8 @@ pub struct Link {
     pub ends: Vec<Box<dyn Blocks>>,
     /// The parent's state on each end.
     pub lines: Vec<Line>,
-    /// shmq transports: their queues (for the sleep counters).
-    queues: Vec<Option<queue::Queues>>,
+    /// shmq transports: their queues or topics (for the sleep counters).
+    counters: Vec<Option<Box<dyn SleepCounters>>>,
     /// The placement probe, first in every cycle, if there is one.
     probe: Option<(floor::End<{ floor::LINE }>, Line)>,
 }
@@ -571,12 +579,12 @@ impl Link {
             (end, Line::new(PROBE_SIZE))
         });
         let mut ends = Vec::new();
-        let mut queues = Vec::new();
+        let mut counters = Vec::new();
         for (p, transport) in pending.into_iter().zip(transports) {
             match p.connect(size, &mut peer) {
                 Ok(connected) => {
                     ends.push(connected.end);
-                    queues.push(connected.queues);
+                    counters.push(connected.counters);
                 }
                 Err(e) => {
                     return Err(peer.explain(Error::new(format!("{}: {e}", transport.name()))));
@@ -587,7 +595,7 @@ impl Link {
             peer,
             lines: transports.iter().map(|_| Line::new(size)).collect(),
             ends,
-            queues,
+            counters,
             probe,
         })
     }
@@ -610,7 +618,9 @@ impl Link {
     /// Futex sleeps per received message on the `i`th transport, both
     /// directions together (shmq only).
     pub fn sleeps_per_message(&self, i: usize) -> Option<f64> {
-        self.queues[i].as_ref().and_then(|q| q.sleeps_per_message())
+        self.counters[i]
+            .as_ref()
+            .and_then(|c| c.sleeps_per_message())
     }
 
     /// After whole cycles: sends the stop message on the first endpoint of

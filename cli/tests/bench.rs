@@ -16,7 +16,7 @@ const SHMQ: &str = env!("CARGO_BIN_EXE_shmq");
 const RUN_LIMIT: Duration = Duration::from_secs(60);
 
 /// Every latency transport, in the order of the report.
-const LATENCY: [&str; 13] = [
+const LATENCY: [&str; 16] = [
     "floor",
     "floor-record",
     "shmq-spin",
@@ -25,6 +25,9 @@ const LATENCY: [&str; 13] = [
     "shmq-mbx16-spin",
     "shmq-service-spin",
     "shmq-service",
+    "shmq-topic-spin",
+    "shmq-topic",
+    "shmq-topic-lossy-spin",
     "uds",
     "uds-rr",
     "pipe",
@@ -33,13 +36,14 @@ const LATENCY: [&str; 13] = [
 ];
 
 /// Every idle-peer transport, in the order of the report.
-const IDLE: [&str; 9] = [
+const IDLE: [&str; 10] = [
     "floor",
     "floor-record",
     "shmq-spin",
     "shmq-default",
     "shmq-block",
     "shmq-service",
+    "shmq-topic",
     "uds",
     "uds-rr",
     "pipe",
@@ -316,11 +320,15 @@ fn every_transport_gives_sane_records_and_a_plot() {
         );
         check_pairs(r, "p50/floor", "p50_vs_floor", pairs);
     }
-    // The mailbox's p50 is also paired with shmq-spin's in every cycle;
-    // the others have no baseline.
+    // The mailbox's p50 is also paired with shmq-spin's in every cycle, as
+    // are the spinning service's and the spinning topics'; the others have
+    // no baseline.
     for transport in LATENCY {
         let r = records(&all, "latency", transport)[0];
-        if transport == "shmq-mbx16-spin" || transport == "shmq-service-spin" {
+        if matches!(
+            transport,
+            "shmq-mbx16-spin" | "shmq-service-spin" | "shmq-topic-spin" | "shmq-topic-lossy-spin"
+        ) {
             check_baseline(r, PAIRS);
         } else {
             assert!(
@@ -369,6 +377,8 @@ fn every_transport_gives_sane_records_and_a_plot() {
         "shmq-mbx16-spin",
         "shmq-mbx2",
         "shmq-service-spin",
+        "shmq-topic-spin",
+        "shmq-topic-lossy-spin",
     ] {
         assert!(records(&all, "idle", transport).is_empty(), "{transport}");
     }
