@@ -29,7 +29,16 @@ pub fn check_header(image: &[u8]) -> Result<(), OpenError> {
     // reference; `Header` is all atomics, valid for any bytes, and is only
     // loaded from here, as `open` does with a mapped file.
     let header = unsafe { &*std::ptr::from_ref(&*aligned).cast::<Header>() };
-    validate_header(header, image.len() as u64).map(|_| ())
+    // As a queue's open: a topic's ring is refused by name.
+    let config = validate_header(header, image.len() as u64)?;
+    if config.flavour != crate::layout::Flavour::Spsc {
+        return Err(OpenErrorKind::WrongKind {
+            found: config.flavour.kind(),
+            expected: "queue",
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// One lane's part of a [`drain_lanes`] segment: its head and tail, its

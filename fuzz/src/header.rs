@@ -75,6 +75,11 @@ pub fn model_header(image: &[u8]) -> Result<(), HeaderError> {
         if magic == u64::from_le_bytes(*b"SHMQBARR") {
             return Err(HeaderError::WrongKind { found: "barrier" });
         }
+        if magic == u64::from_le_bytes(*b"SHMQTOPC") {
+            return Err(HeaderError::WrongKind {
+                found: "topic subscriber table",
+            });
+        }
         return Err(HeaderError::Magic { found: magic });
     }
     let version = u32_at(meta::VERSION);
@@ -85,13 +90,21 @@ pub fn model_header(image: &[u8]) -> Result<(), HeaderError> {
         });
     }
     let flavour = u32_at(meta::FLAVOUR);
-    if flavour != FLAVOUR_SPSC {
+    if flavour != FLAVOUR_SPSC && flavour != FLAVOUR_TOPIC {
         return Err(HeaderError::Flavour { found: flavour });
     }
     let ss = u32_at(meta::SLOT_SIZE);
     let n = u32_at(meta::SLOT_COUNT);
     let lanes = u32_at(meta::LANES);
     let max = u64_at(meta::MAX_MESSAGE_SIZE);
+    if flavour == FLAVOUR_TOPIC && lanes != 1 && (1..=MAX_LANES).contains(&(lanes as usize)) {
+        // A topic's ring has one lane: checked after the lane range and
+        // before the checks that depend on the lanes and the message size
+        // (with one lane and no message size, only the earlier ones fail).
+        let why = config_error(ss as usize, n as usize, 1, 0)
+            .unwrap_or("a topic's ring has one lane");
+        return Err(HeaderError::BadHeader(why));
+    }
     if let Some(why) = config_error(ss as usize, n as usize, lanes as usize, max) {
         return Err(HeaderError::BadHeader(why));
     }
@@ -119,6 +132,10 @@ pub fn model_header(image: &[u8]) -> Result<(), HeaderError> {
             found: image.len() as u64,
             expected,
         });
+    }
+    if flavour == FLAVOUR_TOPIC {
+        // A sound ring of a topic: a queue's open refuses it by name.
+        return Err(HeaderError::WrongKind { found: "topic" });
     }
     Ok(())
 }

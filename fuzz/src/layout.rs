@@ -1,5 +1,5 @@
 //! The segment and record layout, as the reference model knows it (written
-//! from the protocol, layout version 3, not taken from the library).
+//! from the protocol, layout version 4, not taken from the library).
 //!
 //! ```text
 //! 0             Meta (128 B): magic u64 @0, version u32 @8, flavour u32 @12,
@@ -21,10 +21,13 @@ pub const HEADER_SIZE: usize = 256;
 pub const LANE_HEADER_SIZE: usize = 384;
 /// Most sender lanes a queue can have.
 pub const MAX_LANES: usize = 64;
-/// Layout version in the segment header (3: sender lanes and `Hello`).
-pub const LAYOUT_VERSION: u32 = 3;
+/// Layout version in the segment header (3: sender lanes and `Hello`; 4:
+/// the topic flavour and the join point in the producer line).
+pub const LAYOUT_VERSION: u32 = 4;
 /// The flavour number of an SPSC (and mailbox) queue.
 pub const FLAVOUR_SPSC: u32 = 1;
+/// The flavour number of a topic's ring, which a queue's open refuses.
+pub const FLAVOUR_TOPIC: u32 = 2;
 /// `b"SHMQRING"` read as a little-endian `u64`.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMQRING");
 

@@ -961,6 +961,14 @@ pub fn seeds() -> Vec<Seed> {
         "another-flavour",
         "flavour",
         f(HeaderFields {
+            flavour: FlavourSel::Raw(3),
+            ..fields.clone()
+        }),
+    );
+    header(
+        "a-topics-ring",
+        "kind",
+        f(HeaderFields {
             flavour: FlavourSel::Raw(2),
             ..fields.clone()
         }),

@@ -155,8 +155,12 @@ fn header_model_follows_validate_header() {
         model_header(&set32(&image, meta::VERSION, 2)),
         Err(HeaderError::Version {
             found: 2,
-            expected: 3
+            expected: 4
         })
+    );
+    assert_eq!(
+        model_header(&set32(&image, meta::FLAVOUR, 2)),
+        Err(HeaderError::WrongKind { found: "topic" })
     );
     // The lanes rule comes after the ring rules, before the header size.
     let lanes = |v| set32(&image, meta::LANES, v);

@@ -538,11 +538,17 @@ impl Drop for Reader {
             return;
         }
         let line = self.line();
-        // Not holding anything: a publisher that reads this before it
-        // sees the entry free skips it.
-        line.tail.store(u64::MAX, Relaxed);
-        peer::detach(&line.owner, self.token);
-        // A publisher asleep waiting for room may now have it.
+        // A subscriber that died (`die_in_place`, under loom) stores
+        // nothing: its publisher must find it dead by its token.
+        if self.token != 0 {
+            // Not holding anything: a publisher that reads this before it
+            // sees the entry free skips it.
+            line.tail.store(u64::MAX, Relaxed);
+            peer::detach(&line.owner, self.token);
+        }
+        // A publisher asleep waiting for room may now have it (after a
+        // death under loom: the end of its timed sleep, when it looks at
+        // our process; see `wait::loom_slice_end`).
         let lane = self.shared.region.lane(0).header();
         wait::wake_peer(
             &self.shared.region.header().receiver.symmetric,
