@@ -161,3 +161,167 @@ pub fn semaphore_image(image: &[u8], ops: &[u8]) -> Result<usize, OpenError> {
 pub fn barrier_image(image: &[u8], ops: &[u8]) -> Result<usize, OpenError> {
     crate::barrier::fuzz_image(image, ops)
 }
+
+/// What [`topic_files`] did with a topic.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TopicOutcome {
+    /// Whether the publisher attached (at some point).
+    pub publisher: bool,
+    /// Subscribers that attached, in all.
+    pub subscribers: usize,
+    /// Messages the subscribers received, all together.
+    pub received: usize,
+    /// Messages they were told they missed (`Lagged`), all together.
+    pub lagged: u64,
+    /// Calls that reported the topic corrupt.
+    pub corrupted: usize,
+    /// Messages this process published.
+    pub published: usize,
+}
+
+/// Writes `ring` as the ring segment of a topic (`shmq.NAME`) and `table`
+/// as its subscriber table (`shmq.NAME.subs`), under a name of this
+/// process's own in `/dev/shm` (both removed before returning), opens the
+/// topic as [`Topic::open`](crate::Topic::open) does (without waiting for
+/// a creator: the header and table checks, and the settings the table
+/// holds), and runs `ops` on it, one byte each: `% 8` = 0 attach a
+/// subscriber (the join handshake with the image's join point), 1 attach
+/// one with history (from the image's mark and resume point), 2 attach
+/// the publisher (the takeover checks of its head, join point and mark,
+/// and a look at every subscriber's tail), 3 `try_recv` of the
+/// subscriber `byte / 8` (modulo those attached; it reads whatever
+/// records the image holds, in place or by copying as the settings say),
+/// 4 `try_send` of `byte / 8 * 5` bytes, 5 drop the newest subscriber, 6
+/// drop the publisher, 7 the snapshots (`stats`, `is_empty`,
+/// `is_disconnected`, `subscribers`) and a zero-timeout `flush`. Every
+/// wait has a zero timeout. Returns the counts, or the open error. Never
+/// panics, waits or reads out of bounds, whatever the bytes.
+pub fn topic_files(ring: &[u8], table: &[u8], ops: &[u8]) -> Result<TopicOutcome, OpenError> {
+    use crate::error::{TopicTryRecvError, TrySendError};
+    use std::cell::Cell;
+    use std::time::Duration;
+
+    /// The topic's two files, removed on drop (also on a failed open).
+    struct Files(String);
+    impl Drop for Files {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(crate::segment::path_of(&self.0));
+            let table = crate::topic::shared::table_name(&self.0);
+            let _ = std::fs::remove_file(crate::segment::path_of(&table));
+        }
+    }
+    thread_local!(static COUNTER: Cell<u64> = const { Cell::new(0) });
+    let n = COUNTER.with(|c| {
+        c.set(c.get() + 1);
+        c.get()
+    });
+    let files = Files(format!("fuzz-topic-{}-{n}", std::process::id()));
+    let write = |name: &str, bytes: &[u8]| {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(crate::segment::path_of(name))
+            .and_then(|mut f| f.write_all(bytes))
+    };
+    write(&crate::topic::shared::table_name(&files.0), table)?;
+    write(&files.0, ring)?;
+    let topic = crate::TopicBuilder::new(&files.0)
+        .open_timeout(Duration::ZERO)
+        .wait_strategy(WaitStrategy::Spin)
+        .open()?;
+    assert!(topic.history() < topic.slot_count());
+    assert!(!(topic.is_lossy() && topic.lag_limit().is_some()));
+    let mut outcome = TopicOutcome::default();
+    let mut publisher = None;
+    // Each subscriber, with whether it reported corruption (after which
+    // it must keep doing so) and the sum of its `Lagged` reports.
+    let mut subscribers: Vec<(crate::Subscriber, bool, u64)> = Vec::new();
+    for &op in ops {
+        match op % 8 {
+            0 | 1 => {
+                let attached = if op % 8 == 0 {
+                    topic.subscriber()
+                } else {
+                    topic.subscriber_with_history()
+                };
+                match attached {
+                    Ok(s) => {
+                        assert!(s.entry() < topic.max_subscribers());
+                        outcome.subscribers += 1;
+                        subscribers.push((s, false, 0));
+                    }
+                    Err(e) => {
+                        let _ = format!("{e} {e:?}");
+                    }
+                }
+            }
+            2 if publisher.is_none() => match topic.publisher() {
+                Ok(p) => {
+                    outcome.publisher = true;
+                    publisher = Some(p);
+                }
+                Err(e) => {
+                    let _ = format!("{e} {e:?}");
+                }
+            },
+            3 if !subscribers.is_empty() => {
+                let i = usize::from(op / 8) % subscribers.len();
+                let (s, poisoned, lagged) = &mut subscribers[i];
+                let result = s.try_recv();
+                if *poisoned {
+                    assert!(
+                        matches!(result, Err(TopicTryRecvError::Corrupted(_))),
+                        "a subscriber that found the topic corrupt went on: {result:?}"
+                    );
+                }
+                match result {
+                    Ok(m) => {
+                        assert!(m.len() as u64 <= topic.max_message_size());
+                        outcome.received += 1;
+                    }
+                    Err(TopicTryRecvError::Lagged(missed)) => {
+                        assert!(missed > 0);
+                        *lagged = lagged.saturating_add(missed);
+                        outcome.lagged = outcome.lagged.saturating_add(missed);
+                    }
+                    Err(TopicTryRecvError::Corrupted(e)) => {
+                        let _ = format!("{e} {e:?}");
+                        *poisoned = true;
+                        outcome.corrupted += 1;
+                    }
+                    Err(_) => {}
+                }
+                assert_eq!(s.lagged(), *lagged);
+            }
+            4 => {
+                if let Some(p) = publisher.as_mut() {
+                    let msg = vec![op; usize::from(op / 8) * 5];
+                    match p.try_send(&msg) {
+                        Ok(()) => outcome.published += 1,
+                        Err(TrySendError::Corrupted(_)) => outcome.corrupted += 1,
+                        Err(_) => {}
+                    }
+                }
+            }
+            5 => drop(subscribers.pop()),
+            6 => drop(publisher.take()),
+            7 => {
+                let stats = topic.stats();
+                assert!(stats.subscribers.len() <= topic.max_subscribers());
+                let _ = format!("{stats:?}");
+                for (s, _, _) in &subscribers {
+                    let _ = (s.is_empty(), s.is_disconnected());
+                }
+                if let Some(p) = publisher.as_mut() {
+                    assert!(p.subscribers() <= topic.max_subscribers());
+                    let _ = p.flush_timeout(Duration::ZERO);
+                }
+            }
+            _ => {}
+        }
+    }
+    drop((subscribers, publisher, topic));
+    drop(files);
+    Ok(outcome)
+}
