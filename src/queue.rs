@@ -674,7 +674,11 @@ fn stats_of(h: &Header, lanes: &[&LaneHeader], config: &Config) -> Stats {
         })
         .collect();
     Stats {
-        flavour: if lanes.len() == 1 { "spsc" } else { "mailbox" },
+        flavour: match (config.flavour, lanes.len()) {
+            (crate::layout::Flavour::Topic, _) => "topic",
+            (_, 1) => "spsc",
+            _ => "mailbox",
+        },
         slot_size: config.slot_size,
         slot_count: config.slot_count,
         capacity: config.capacity(),
@@ -729,7 +733,9 @@ fn senders_summary(lanes: &[LaneStats]) -> SideStats {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Queue flavour: `"spsc"` (one sender lane) or `"mailbox"`.
+    /// Queue flavour: `"spsc"` (one sender lane) or `"mailbox"`; `"topic"`
+    /// for a topic's ring ([`Queue::inspect`] reads any ring; see
+    /// [`Topic::stats`](crate::Topic::stats) for its subscribers).
     pub flavour: &'static str,
     /// Bytes per slot.
     pub slot_size: usize,

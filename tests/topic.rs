@@ -962,6 +962,8 @@ fn topics_and_queues_refuse_each_other() {
         ),
         "{err:?}"
     );
+    // A snapshot of the ring's header alone says what it is.
+    assert_eq!(Queue::inspect(&temp.name).unwrap().flavour, "topic");
     let err = Queue::open(&format!("{}.subs", temp.name)).unwrap_err();
     assert!(
         matches!(err.kind(), OpenErrorKind::WrongKind { .. }),
