@@ -3,56 +3,15 @@
 //! program again as its peer; the added transports are measured and
 //! reported as the built-in ones are.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
+use common::{leftovers, record, run_bench as run, text};
 use serde_json::Value;
-
-const EXTRA: &str = env!("CARGO_BIN_EXE_shmq-bench-extra");
 
 /// Pairs of blocks per transport (`--rounds`).
 const PAIRS: u64 = 2;
-
-fn run(args: &[&str]) -> (Output, u32) {
-    let child = Command::new(EXTRA)
-        .arg("bench")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start shmq-bench-extra");
-    let pid = child.id();
-    (child.wait_with_output().expect("wait for it"), pid)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// The one record of `transport` in `mode`.
-fn record<'a>(all: &'a [Value], mode: &str, transport: &str) -> Option<&'a Value> {
-    let mut found = all.iter().filter(|r| {
-        r["record"] == "measurement" && r["mode"] == mode && r["transport"] == transport
-    });
-    let first = found.next();
-    assert!(found.next().is_none(), "two {mode} records for {transport}");
-    first
-}
-
-/// Names in `dir` that the run with this pid created.
-fn leftovers(dir: &Path, pid: u32) -> Vec<String> {
-    let tag = format!("shmq-bench-{pid}-");
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|name| name.contains(&tag))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 #[test]
 fn added_transports_are_measured_as_the_built_in_ones() {

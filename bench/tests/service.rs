@@ -3,13 +3,12 @@
 //! transports of `shmq-bench-extra` (the same `Bench` as `shmq bench`,
 //! with two transports added that these runs do not ask for).
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::sync::Mutex;
 
+use common::{leftovers, num, record, text};
 use serde_json::Value;
-
-const EXTRA: &str = env!("CARGO_BIN_EXE_shmq-bench-extra");
 
 /// Pairs of blocks per transport (`--rounds`).
 const PAIRS: u64 = 2;
@@ -17,65 +16,8 @@ const PAIRS: u64 = 2;
 /// every message make a tenth as many, idle-peer blocks at least 5.
 const ITERS: u64 = 50;
 
-/// Held while a benchmark runs: two at once would share the two CPUs.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn run(args: &[&str]) -> (Output, u32) {
-    // A test that failed while holding the lock poisoned it; go on.
-    let _turn = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let child = Command::new(EXTRA)
-        .arg("bench")
-        .args([
-            "--rounds",
-            &PAIRS.to_string(),
-            "--iters",
-            &ITERS.to_string(),
-        ])
-        .args(["--sizes", "64"])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start shmq-bench-extra");
-    let pid = child.id();
-    (child.wait_with_output().expect("wait for it"), pid)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// The one record of `transport` in `mode`.
-fn record<'a>(all: &'a [Value], mode: &str, transport: &str) -> Option<&'a Value> {
-    let mut found = all.iter().filter(|r| {
-        r["record"] == "measurement" && r["mode"] == mode && r["transport"] == transport
-    });
-    let first = found.next();
-    assert!(found.next().is_none(), "two {mode} records for {transport}");
-    first
-}
-
-fn num(record: &Value, key: &str) -> f64 {
-    record[key]
-        .as_f64()
-        .unwrap_or_else(|| panic!("{key} is not a number in {record}"))
-}
-
-/// Names in `dir` that the run with this pid created.
-fn leftovers(dir: &Path, pid: u32) -> Vec<String> {
-    let tag = format!("shmq-bench-{pid}-");
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|name| name.contains(&tag))
-                .collect()
-        })
-        .unwrap_or_default()
+fn run(args: &[&str]) -> (std::process::Output, u32) {
+    common::run_small(PAIRS, ITERS, args)
 }
 
 #[test]
