@@ -64,7 +64,7 @@ impl Gate {
             // A predecessor's mark: torn only if it died storing it, when
             // the words it stored are all valid anyway.
             mark = control.mark.load(Acquire);
-            if mark > head || head - mark >= slots && head >= slots {
+            if mark > head || head - mark >= slots {
                 return Err(OpenErrorKind::BadHeader("topic mark out of range").into());
             }
             // Republished whole (a predecessor may have died with the

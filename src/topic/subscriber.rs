@@ -71,10 +71,6 @@ pub(crate) struct Reader {
     pub(crate) strategy: WaitStrategy,
 }
 
-// SAFETY: every field is `Send` but the `Arc<Shared>`, whose region and
-// table are `Send + Sync`.
-unsafe impl Send for Reader {}
-
 impl Reader {
     /// Joins the topic: claims a free entry (or one whose holder died) and
     /// starts at the next message, or, with `history`, at the oldest of
