@@ -572,18 +572,41 @@ pub(crate) fn wait_event<T>(
             }
         }
     }
+    sleep_on_event(
+        event,
+        deadline,
+        state,
+        // SYNC: event-register (waiter's half). Pairs with the fence in
+        // `notify`: either the look after it sees the notifier's change,
+        // or the notifier sees our 1 and bumps `seq`.
+        || fence(SeqCst),
+        poll,
+    )
+}
+
+/// The sleep phase of [`wait_event`] and [`wait_broadcast`]: registers on
+/// `event` (`sleeping` set, then `register`, the waiter's half of the
+/// event-register pair), looks, and sleeps on `seq` while it holds the
+/// value read before registering, in slices of [`LIVENESS_SLICE`]; until
+/// `poll(liveness)` returns `Some`, or `None` once `deadline` passes.
+fn sleep_on_event<T>(
+    event: &Event,
+    deadline: Deadline,
+    state: &mut WaitState,
+    mut register: impl FnMut(),
+    mut poll: impl FnMut(bool) -> Option<T>,
+) -> Option<T> {
     loop {
         // SYNC: event-seq (Acquire side): pairs with the Release bump in
         // `wake_event`; read before registering, so a bump made for a
         // registration it sees cannot be slept through.
         let key = event.seq.word().load(Acquire);
         // A read-modify-write, as in `wait_until` (loom sees modification
-        // order through RMWs only).
+        // order through RMWs only). Never cleared by a waiter: another may
+        // still be asleep.
         event.sleeping.swap(1, Relaxed);
-        // SYNC: event-register (waiter's half). Pairs with the fence in
-        // `notify`: either the look below sees the notifier's change, or
-        // the notifier sees our 1 and bumps `seq`.
-        fence(SeqCst);
+        // SYNC: event-register (waiter's half).
+        register();
         let now = Instant::now();
         if let Some(done) = poll(liveness_due(state)) {
             return Some(done);
@@ -657,34 +680,21 @@ pub(crate) fn wait_broadcast<T>(
     if let Some(done) = spin(strategy, deadline, state, false, &mut poll) {
         return done;
     }
-    loop {
-        // SYNC: event-seq (Acquire side), as in `wait_event`.
-        let key = event.seq.word().load(Acquire);
-        // A read-modify-write, as in `wait_until`. Never cleared by a
-        // waiter: another may be asleep (see `wait_event`).
-        event.sleeping.swap(1, Relaxed);
-        sleeps.bump();
-        // SYNC: event-register (waiter's heavy half).
-        if !barrier::heavy() {
-            // As in `wait_until`: sticky, and at worst a slice late.
-            symmetric.store(1, Relaxed);
-        }
-        let now = Instant::now();
-        if let Some(done) = poll(Look::thorough(liveness_due(state))) {
-            return done;
-        }
-        if deadline.passed(now) {
-            return Err(Stop::Timeout);
-        }
-        let timeout = deadline
-            .remaining(now)
-            .map_or(LIVENESS_SLICE, |left| left.min(LIVENESS_SLICE));
-        event.seq.wait(key, Some(timeout));
-        // Woken (or the slice ended): look before registering again.
-        if let Some(done) = poll(Look::thorough(false)) {
-            return done;
-        }
-    }
+    sleep_on_event(
+        event,
+        deadline,
+        state,
+        || {
+            sleeps.bump();
+            // SYNC: event-register (waiter's heavy half).
+            if !barrier::heavy() {
+                // As in `wait_until`: sticky, and at worst a slice late.
+                symmetric.store(1, Relaxed);
+            }
+        },
+        |liveness| poll(Look::thorough(liveness)),
+    )
+    .unwrap_or(Err(Stop::Timeout))
 }
 
 /// A topic publisher's [`wake_peer`] after a commit: wakes every
