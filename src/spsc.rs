@@ -637,12 +637,16 @@ impl Producer {
             memory.commit_word(next).store(0, Relaxed);
         }
         let offset = self.geo.offset(at);
-        if let Some(gate) = self.topic.as_deref_mut() {
-            if matches!(kind, Kind::Message | Kind::First) {
-                gate.on_start(at);
+        let copies = match self.topic.as_deref_mut() {
+            None => false,
+            Some(gate) => {
+                if matches!(kind, Kind::Message | Kind::First) {
+                    gate.on_start(at);
+                }
+                gate.copies()
             }
-        }
-        if self.topic.as_deref().is_some_and(|gate| gate.copies()) {
+        };
+        if copies {
             // Subscribers may be reading these bytes (see `topic::shared`).
             memory.word32(offset).store(len as u32, Relaxed);
             memory.word64(offset + 8).store(total, Relaxed);
